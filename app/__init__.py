@@ -1,0 +1,1 @@
+"""Hospital Hub API service."""

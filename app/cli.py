@@ -1,0 +1,202 @@
+"""The `hospital` command: migrate, seed, users, audit, openapi, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from app.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+cli = typer.Typer(help="Hospital Hub administration", no_args_is_help=True, add_completion=False)
+audit_cli = typer.Typer(help="The audit log", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+T = TypeVar("T")
+
+DEMO_PASSWORD = "hospital-demo"  # noqa: S105 - printed on purpose: demo data for a local install
+DEMO_USERS = [
+    ("admin", "Ada Admin", "admin"),
+    ("doctor", "Dr. Grace Okafor", "doctor"),
+    ("nurse", "Nurse Mateo Núñez", "nurse"),
+    ("receptionist", "Rita Reception", "receptionist"),
+    ("pharmacist", "Phil Pharmacist", "pharmacist"),
+    ("billing", "Bill Ledger", "billing"),
+    ("patient", "Zoë Patient", "patient"),
+]
+
+
+def _run(factory: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(factory(get_settings()))
+
+
+def _ensure_sqlite_dir(settings: Settings) -> None:
+    if settings.is_sqlite and ":///" in settings.database_url:
+        path = settings.database_url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@cli.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations (creates the SQLite file if needed)."""
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    _ensure_sqlite_dir(settings)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    from app.context import current_context
+    from app.db import Database, create_engine
+
+    ctx = current_context()
+    ctx.actor_username = "cli"
+    ctx.client_address = "cli"
+    db = Database(create_engine(settings))
+    try:
+        async with db.sessionmaker() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await db.dispose()
+
+
+@cli.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[list[str], typer.Option("--role", help="Role (repeatable)")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a user with one or more roles."""
+    from pydantic import ValidationError
+
+    from app.auth import service
+    from app.auth.schemas import UserCreate
+    from app.errors import AppError
+
+    try:
+        data = UserCreate.model_validate(
+            {
+                "username": username,
+                "password": password,
+                "full_name": full_name or username,
+                "email": email,
+                "roles": role,
+            }
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            typer.echo(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        user = _run(lambda s: _with_session(s, lambda session: service.create_user(session, data)))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {user.username} ({', '.join(user.role_names)}) id={user.id}")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo users (idempotent) and print their logins."""
+    from sqlalchemy import select
+
+    from app.auth import service
+    from app.auth.models import User
+    from app.auth.schemas import UserCreate
+
+    async def work(session: AsyncSession) -> list[str]:
+        created = []
+        for username, name, role in DEMO_USERS:
+            exists = (await session.execute(select(User.id).where(User.username == username))).first()
+            if exists is None:
+                await service.create_user(
+                    session,
+                    UserCreate.model_validate(
+                        {"username": username, "password": DEMO_PASSWORD, "full_name": name, "roles": [role]}
+                    ),
+                )
+                created.append(username)
+        return created
+
+    created = _run(lambda s: _with_session(s, work))
+    typer.echo(f"demo users: {len(created)} created, {len(DEMO_USERS) - len(created)} already there")
+    typer.echo("")
+    typer.echo(f"  Demo logins (password for all: {DEMO_PASSWORD})")
+    for username, name, role in DEMO_USERS:
+        typer.echo(f"    {username:<13} {role:<13} {name}")
+    typer.echo("")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; name every edited or deleted row."""
+    from app.audit import service
+
+    report = _run(lambda s: _with_session(s, service.verify))
+    if report.ok:
+        typer.echo(f"audit log intact: {report.checked} entries verified")
+        return
+    typer.echo(f"audit log TAMPERED: {len(report.problems)} problem(s) in {report.checked} entries", err=True)
+    for problem in report.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="File to write (default stdout)")] = None,
+) -> None:
+    """Print the API's OpenAPI document (the web and mobile clients are generated from it)."""
+    from app.main import create_app
+
+    text = json.dumps(create_app(get_settings()).openapi(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="Processes (use 1 with SQLite)")] = 1,
+    reload: bool = False,
+) -> None:
+    """Serve the API, the web app and signaling."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The API application factory: routers, middleware, lifespan (engine, broker), the web app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.auth.router import users_router
+from app.broker import Broker, create_broker
+from app.config import Settings, get_settings
+from app.db import Database, create_engine
+from app.errors import error_response, install_error_handlers
+from app.health import router as health_router
+from app.middleware import RequestContextMiddleware
+
+log = logging.getLogger("app")
+
+API_PREFIXES = ("api/", "fhir/", "fhir", "ws/", "health", "ready", "signaling/")
+
+
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, broker: Broker | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_db = database is None
+        own_broker = broker is None
+        app.state.db = database or Database(create_engine(settings))
+        app.state.broker = broker or create_broker(settings.redis_url)
+        if own_broker:
+            await app.state.broker.start()
+        try:
+            yield
+        finally:
+            if own_broker:
+                await app.state.broker.close()
+            if own_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Hospital Hub",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(audit_router)
+
+    from signaling.main import build_routes
+
+    app.router.routes.extend(build_routes())
+    _mount_web(app, settings.web_dist)
+    return app
+
+
+def _mount_web(app: FastAPI, dist: Path) -> None:
+    """Serve the built web app with a single-page-app fallback; API paths never fall back."""
+    assets = dist / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+    index = dist / "index.html"
+    root = dist.resolve()
+
+    @app.api_route(
+        "/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    async def web(path: str, request: Request) -> Response:
+        if path.startswith(API_PREFIXES) or request.method not in ("GET", "HEAD"):
+            return error_response(404, "not_found", f"No such endpoint: /{path}")
+        if not index.is_file():
+            return JSONResponse(
+                {"message": "Hospital Hub API. The web app is not built: run `make web` (or `make run`)."}
+            )
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(root):
+            return FileResponse(candidate)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,112 @@
+"""Pure ASGI middleware: request context (id, origin), body size ceiling and security headers.
+
+Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, and streaming bodies
+are counted as they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.context import RequestContext, set_context
+from app.errors import error_body
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self' data:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming_id = headers.get("x-request-id", "")
+        ctx = RequestContext(
+            client_address=scope["client"][0] if scope.get("client") else None,
+            user_agent=headers.get("user-agent"),
+        )
+        if _REQUEST_ID.match(incoming_id):
+            ctx.request_id = incoming_id
+        set_context(ctx)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        path: str = scope["path"]
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(send, ctx.request_id)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                h = MutableHeaders(scope=message)
+                h["X-Request-ID"] = ctx.request_id
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("Referrer-Policy", "no-referrer")
+                h.setdefault("X-Frame-Options", "DENY")
+                h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                h.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+                if not path.startswith("/api/docs"):
+                    h.setdefault("Content-Security-Policy", _CSP)
+                if path.startswith(("/api", "/fhir")):
+                    # Patient data must not linger in shared or browser caches.
+                    h.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._too_large(send, ctx.request_id)
+
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        body = json.dumps(
+            error_body(
+                "payload_too_large",
+                f"The request body exceeds the limit of {self.max_body_bytes} bytes",
+                {"limit": self.max_body_bytes},
+            )
+        ).encode()
+        headers: list[Any] = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

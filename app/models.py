@@ -1,0 +1,7 @@
+"""Every module's models, imported once so the metadata is complete (Alembic, tests)."""
+
+from app.audit import models as audit_models
+from app.auth import models as auth_models
+from app.db import Base
+
+__all__ = ["Base", "audit_models", "auth_models"]

@@ -1,0 +1,114 @@
+"""The audit log is chained; editing or deleting any row is detected and named."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+
+from sqlalchemy import select, text
+
+from app.audit import service as audit
+from app.audit.models import AuditEvent
+from app.db import Database, create_engine
+from tests.conftest import make_settings
+
+
+async def _write_events(db: Database, n: int) -> None:
+    for i in range(n):
+        async with db.sessionmaker() as s:
+            audit.record(
+                s,
+                action="patient.read",
+                resource_type="Patient",
+                resource_id=f"p{i}",
+                details={"name": "Godínez", "i": i},
+            )
+            await s.commit()
+
+
+async def test_events_chain_and_verify(db):
+    await _write_events(db, 5)
+    async with db.sessionmaker() as s:
+        rows = list((await s.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars())
+        assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+        assert rows[0].prev_hash == audit.GENESIS_HASH
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+        report = await audit.verify(s)
+    assert report.ok and report.checked == 5
+
+
+async def test_rolled_back_work_leaves_no_audit_row(db):
+    async with db.sessionmaker() as s:
+        audit.record(s, action="patient.update", resource_type="Patient", resource_id="p1")
+        await s.rollback()
+        await s.commit()
+        assert (await s.execute(select(AuditEvent))).first() is None
+
+
+async def test_edit_and_delete_are_detected_and_named(db):
+    await _write_events(db, 6)
+    async with db.sessionmaker() as s:
+        await s.execute(text("UPDATE audit_events SET resource_id = 'someone-else' WHERE seq = 2"))
+        await s.execute(text("DELETE FROM audit_events WHERE seq = 4"))
+        await s.commit()
+        report = await audit.verify(s)
+    assert not report.ok
+    assert any(p.startswith("edited: seq 2 ") for p in report.problems), report.problems
+    assert any(p.startswith("deleted: seq 4 missing") for p in report.problems), report.problems
+
+
+async def test_deleting_the_newest_rows_is_detected(db):
+    await _write_events(db, 4)
+    async with db.sessionmaker() as s:
+        await s.execute(text("DELETE FROM audit_events WHERE seq >= 3"))
+        await s.commit()
+        report = await audit.verify(s)
+    assert report.problems == ["deleted: seq 3..4 missing at the end of the log"]
+
+
+async def test_a_rewritten_chain_is_still_caught_by_its_links(db):
+    """An attacker who edits a row and recomputes its hash breaks the next row's link."""
+    await _write_events(db, 3)
+    async with db.sessionmaker() as s:
+        row = (await s.execute(select(AuditEvent).where(AuditEvent.seq == 2))).scalar_one()
+        row.outcome = "failure"
+        row.hash = audit.compute_hash(row)
+        await s.commit()
+        report = await audit.verify(s)
+    assert any("broken link: seq 3" in p for p in report.problems), report.problems
+
+
+async def test_cli_audit_verify_names_the_tampered_row(fresh_database_url):
+    settings = make_settings(fresh_database_url)
+    db = Database(create_engine(settings))
+    try:
+        await _write_events(db, 3)
+        env = {**os.environ, "HOSPITAL_DATABASE_URL": fresh_database_url}
+        ok = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "app.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ok.returncode == 0, ok.stderr
+        assert "3 entries verified" in ok.stdout
+        async with db.sessionmaker() as s:
+            await s.execute(text("UPDATE audit_events SET actor_username = 'mallory' WHERE seq = 1"))
+            await s.commit()
+        bad = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "app.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert bad.returncode == 1
+        assert "edited: seq 1 " in bad.stderr
+    finally:
+        await db.dispose()
