@@ -94,6 +94,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def create_engine(settings: Settings, **kw: Any) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
+        # SQLite has one writer at a time, and every audited request writes. With a pool of
+        # connections, waiting writers spin in SQLite's busy handler, which sleeps in steps of
+        # up to 100 ms; one connection per process makes them queue on the pool instead, in
+        # order and without sleeping. busy_timeout still covers other processes (the CLI).
+        kw.setdefault("pool_size", 1)
+        kw.setdefault("max_overflow", 0)
+        kw.setdefault("pool_timeout", 30)
         engine = create_async_engine(url, **kw)
         _configure_sqlite(engine)
         return engine

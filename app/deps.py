@@ -59,6 +59,7 @@ class Principal:
     user_id: uuid.UUID
     username: str
     full_name: str
+    email: str | None
     roles: tuple[str, ...]
     permissions: frozenset[Perm]
     patient_id: uuid.UUID | None

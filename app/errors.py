@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -80,6 +81,34 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorDetail
+
+
+# Declared on every route so the generated clients know the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Bad request (malformed JSON, a business rule)",
+        401: "Not authenticated",
+        403: "Not permitted",
+        404: "Not found",
+        409: "Conflict",
+        413: "Payload too large",
+        422: "Validation error",
+        429: "Too many requests",
+    }.items()
+}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from app.auth.router import users_router
 from app.broker import Broker, create_broker
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
-from app.errors import error_response, install_error_handlers
+from app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from app.health import router as health_router
 from app.middleware import RequestContextMiddleware
 
@@ -54,6 +54,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     install_error_handlers(app)

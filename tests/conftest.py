@@ -194,3 +194,16 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    """The real public data set (Synthea, PhysioNet): HOSPITAL_SAMPLE_DATA or ../shared/data.
+    Absent on a user's fresh clone: skip with the reason. Absent in CI: fail."""
+    path = Settings().sample_data
+    if not path.is_dir():
+        message = f"sample data not found at {path} (set HOSPITAL_SAMPLE_DATA)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -75,16 +75,15 @@ async def logout(principal: PrincipalDep, session: SessionDep, body: LogoutReque
 
 
 @router.get("/me", response_model=Me)
-async def me(principal: PrincipalDep, session: SessionDep) -> Me:
-    user = await service.get_user(session, principal.user_id)
+async def me(principal: PrincipalDep) -> Me:
     return Me(
-        id=user.id,
-        username=user.username,
-        email=user.email,
-        full_name=user.full_name,
+        id=principal.user_id,
+        username=principal.username,
+        email=principal.email,
+        full_name=principal.full_name,
         roles=[Role(r) for r in principal.roles],
         permissions=sorted(p.value for p in principal.permissions),
-        patient_id=user.patient_id,
+        patient_id=principal.patient_id,
     )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.audit import service as audit
 from app.auth import passwords, tokens
@@ -384,13 +384,17 @@ async def authenticate_access_token(session: AsyncSession, settings: Settings, t
             audit.record(session, action="token.invalid", resource_type="AuthSession", outcome="denied")
         raise
     row = (
-        await session.execute(
-            select(User, AuthSession.revoked_at, AuthSession.expires_at)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
-            .options(selectinload(User.roles))
+        (
+            await session.execute(
+                select(User, AuthSession.revoked_at, AuthSession.expires_at)
+                .join(AuthSession, AuthSession.user_id == User.id)
+                .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+                .options(joinedload(User.roles))  # one round trip on every authenticated request
+            )
         )
-    ).first()
+        .unique()
+        .first()
+    )
     if row is None:
         raise Unauthorized("The access token is invalid", code="invalid_token")
     user, revoked_at, expires_at = row
@@ -403,6 +407,7 @@ async def authenticate_access_token(session: AsyncSession, settings: Settings, t
         user_id=user.id,
         username=user.username,
         full_name=user.full_name,
+        email=user.email,
         roles=roles,
         permissions=permissions_for(list(roles)),
         patient_id=user.patient_id,
