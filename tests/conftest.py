@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -185,6 +187,19 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `hospital` command as a user would: a separate process on that database."""
+    env = {**os.environ, "HOSPITAL_DATABASE_URL": database_url}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:

@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-
 from sqlalchemy import select
 
 from app.auth.models import User
 from app.db import Database, create_engine
-from tests.conftest import make_settings
-
-
-async def hospital(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOSPITAL_DATABASE_URL": url}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import make_settings, run_cli
 
 
 async def test_seed_demo_is_idempotent_and_prints_logins(fresh_database_url):
-    first = await hospital(fresh_database_url, "seed-demo")
+    first = await run_cli(fresh_database_url, "seed-demo")
     assert first.returncode == 0, first.stderr
     assert "7 created" in first.stdout and "hospital-demo" in first.stdout
-    second = await hospital(fresh_database_url, "seed-demo")
+    second = await run_cli(fresh_database_url, "seed-demo")
     assert "0 created, 7 already there" in second.stdout
 
 
 async def test_create_user_validates_roles_and_creates(fresh_database_url):
-    bad = await hospital(
+    bad = await run_cli(
         fresh_database_url,
         "create-user",
         "--username",
@@ -47,7 +30,7 @@ async def test_create_user_validates_roles_and_creates(fresh_database_url):
     )
     assert bad.returncode == 2
     assert "roles.0" in bad.stderr
-    ok = await hospital(
+    ok = await run_cli(
         fresh_database_url,
         "create-user",
         "--username",
@@ -62,7 +45,7 @@ async def test_create_user_validates_roles_and_creates(fresh_database_url):
         "Jane Doe",
     )
     assert ok.returncode == 0, ok.stderr
-    dup = await hospital(
+    dup = await run_cli(
         fresh_database_url,
         "create-user",
         "--username",
@@ -80,5 +63,5 @@ async def test_create_user_validates_roles_and_creates(fresh_database_url):
     finally:
         await db.dispose()
     assert [(u.username, u.full_name) for u in users] == [("jdoe", "Jane Doe")]
-    verify = await hospital(fresh_database_url, "audit", "verify")
+    verify = await run_cli(fresh_database_url, "audit", "verify")
     assert verify.returncode == 0 and "1 entries verified" in verify.stdout

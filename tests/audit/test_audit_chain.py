@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import os
-import subprocess
-import sys
 
 from sqlalchemy import select, text
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.db import Database, create_engine
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_cli
 
 
 async def _write_events(db: Database, n: int) -> None:
@@ -86,28 +82,13 @@ async def test_cli_audit_verify_names_the_tampered_row(fresh_database_url):
     db = Database(create_engine(settings))
     try:
         await _write_events(db, 3)
-        env = {**os.environ, "HOSPITAL_DATABASE_URL": fresh_database_url}
-        ok = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "app.cli", "audit", "verify"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        ok = await run_cli(fresh_database_url, "audit", "verify")
         assert ok.returncode == 0, ok.stderr
         assert "3 entries verified" in ok.stdout
         async with db.sessionmaker() as s:
             await s.execute(text("UPDATE audit_events SET actor_username = 'mallory' WHERE seq = 1"))
             await s.commit()
-        bad = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "app.cli", "audit", "verify"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        bad = await run_cli(fresh_database_url, "audit", "verify")
         assert bad.returncode == 1
         assert "edited: seq 1 " in bad.stderr
     finally:
