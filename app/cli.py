@@ -42,7 +42,8 @@ def _ensure_sqlite_dir(settings: Settings) -> None:
     if settings.is_sqlite and ":///" in settings.database_url:
         path = settings.database_url.split(":///", 1)[1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # The database holds password hashes and patient data: owner-only directory.
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 @cli.command()
@@ -58,12 +59,12 @@ def migrate(revision: str = "head") -> None:
 
 async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from app.context import current_context
-    from app.db import Database, create_engine
+    from app.db import Database
 
     ctx = current_context()
     ctx.actor_username = "cli"
     ctx.client_address = "cli"
-    db = Database(create_engine(settings))
+    db = Database.from_settings(settings)
     try:
         async with db.sessionmaker() as session:
             result = await work(session)
@@ -110,9 +111,30 @@ def create_user(
     typer.echo(f"created user {user.username} ({', '.join(user.role_names)}) id={user.id}")
 
 
+@cli.command("unlock-user")
+def unlock_user(username: Annotated[str, typer.Argument(help="Login name")]) -> None:
+    """Lift a sign-in lock-out after too many failed passwords."""
+    from sqlalchemy import select
+
+    from app.auth import service
+    from app.auth.models import User
+
+    async def work(session: AsyncSession) -> bool:
+        user_id = (await session.execute(select(User.id).where(User.username == username.lower()))).scalar()
+        if user_id is None:
+            return False
+        await service.unlock_user(session, user_id)
+        return True
+
+    if not _run(lambda s: _with_session(s, work)):
+        typer.echo(f"error: no user {username!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"unlocked {username.lower()}")
+
+
 @cli.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo users (idempotent) and print their logins."""
+    """Create the demo users (idempotent) and print their logins. Development only."""
     from sqlalchemy import select
 
     from app.auth import service
@@ -133,6 +155,11 @@ def seed_demo() -> None:
                 created.append(username)
         return created
 
+    if get_settings().env == "production":
+        typer.echo(
+            "error: refusing to create demo users with known passwords when HOSPITAL_ENV=production", err=True
+        )
+        raise typer.Exit(2)
     created = _run(lambda s: _with_session(s, work))
     typer.echo(f"demo users: {len(created)} created, {len(DEMO_USERS) - len(created)} already there")
     typer.echo("")
@@ -143,13 +170,29 @@ def seed_demo() -> None:
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    expect: Annotated[
+        str | None,
+        typer.Option(help="An anchor SEQ:HASH printed by an earlier run; the log must still contain it"),
+    ] = None,
+) -> None:
     """Check the audit log's hash chain; name every edited or deleted row."""
     from app.audit import service
 
-    report = _run(lambda s: _with_session(s, service.verify))
+    anchor: tuple[int, str] | None = None
+    if expect is not None:
+        seq, _, digest = expect.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            typer.echo("error: --expect takes SEQ:HASH as printed by `hospital audit verify`", err=True)
+            raise typer.Exit(2)
+        anchor = (int(seq), digest.lower())
+    report = _run(lambda s: _with_session(s, lambda session: service.verify(session, expect=anchor)))
     if report.ok:
         typer.echo(f"audit log intact: {report.checked} entries verified")
+        typer.echo(
+            f"anchor: {report.head_seq}:{report.head_hash}  (keep it outside this server; "
+            "`--expect` it next time to detect a log cut short)"
+        )
         return
     typer.echo(f"audit log TAMPERED: {len(report.problems)} problem(s) in {report.checked} entries", err=True)
     for problem in report.problems:
@@ -178,10 +221,17 @@ def serve(
     port: int = 8000,
     workers: Annotated[int, typer.Option(help="Processes (use 1 with SQLite)")] = 1,
     reload: bool = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="Behind a reverse proxy: its addresses, whose X-Forwarded-For is trusted"),
+    ] = None,
 ) -> None:
     """Serve the API, the web app and signaling."""
     import uvicorn
 
+    from app.logging import configure_logging
+
+    configure_logging()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -189,13 +239,28 @@ def serve(
         port=port,
         workers=workers,
         reload=reload,
-        proxy_headers=True,
+        # Without a proxy in front, X-Forwarded-For is whatever the client says: never trust
+        # it by default (it feeds the audit log and the per-address login throttle).
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_level="info",
+        log_config=None,
     )
 
 
 def main() -> None:
-    cli()
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        cli(standalone_mode=True)
+    except ValidationError as exc:  # the settings (HOSPITAL_* environment)
+        for err in exc.errors():
+            typer.echo(f"configuration error: {err['msg']}", err=True)
+        sys.exit(2)
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'hospital.db'}"
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # HMAC key of the audit chain. Unset: derived from the secret key. Set it explicitly before
+    # rotating HOSPITAL_SECRET_KEY, or the existing chain no longer verifies.
+    audit_key: str | None = None
     sample_data: Path = ROOT.parent / "shared" / "data"
     facility_timezone: str = "UTC"
 
@@ -43,6 +47,12 @@ class Settings(BaseSettings):
                 "HOSPITAL_SECRET_KEY must be set to a random value of at least 32 characters in production"
             )
         return self
+
+    @property
+    def audit_hmac_key(self) -> bytes:
+        if self.audit_key:
+            return self.audit_key.encode()
+        return hashlib.sha256(b"hospital-hub/audit-chain/v1:" + self.secret_key.encode()).digest()
 
     @property
     def is_sqlite(self) -> bool:

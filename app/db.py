@@ -116,11 +116,20 @@ def create_engine(settings: Settings, **kw: Any) -> AsyncEngine:
 class Database:
     """The process's engine and session factory (tests swap the factory for a savepoint-bound one)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, audit_key: bytes) -> None:
         self.engine = engine
+        self.audit_key = audit_key
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            engine, expire_on_commit=False
+            engine, expire_on_commit=False, info=self.session_info()
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(create_engine(settings), audit_key=settings.audit_hmac_key)
+
+    def session_info(self) -> dict[str, Any]:
+        """What every session of this database carries (the audit module reads its key here)."""
+        return {"audit_key": self.audit_key}
 
     async def ping(self) -> None:
         async with self.sessionmaker() as session:

@@ -152,7 +152,9 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _clean_validation_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "The request body is not valid JSON", errors)
-        return error_response(422, "validation_error", "The request payload is invalid", errors)
+        where = {str(e["loc"][0]) for e in errors if e["loc"]}
+        message = "The request body is invalid" if where <= {"body"} else "The request is invalid"
+        return error_response(422, "validation_error", message, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -29,3 +29,8 @@ async def ready(request: Request) -> JSONResponse:
         {"error": {"code": "not_ready", "message": "A dependency is unreachable", "details": checks}},
         status_code=503,
     )
+
+
+# Load balancers often probe with HEAD.
+router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/ready", ready, methods=["HEAD"], include_in_schema=False)

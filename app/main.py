@@ -10,16 +10,19 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.auth.router import users_router
 from app.broker import Broker, create_broker
 from app.config import Settings, get_settings
-from app.db import Database, create_engine
+from app.db import Database
 from app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from app.health import router as health_router
 from app.middleware import RequestContextMiddleware
+from app.patients.router import router as patients_router
 
 log = logging.getLogger("app")
 
@@ -35,7 +38,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_db = database is None
         own_broker = broker is None
-        app.state.db = database or Database(create_engine(settings))
+        app.state.db = database or Database.from_settings(settings)
         app.state.broker = broker or create_broker(settings.redis_url)
         if own_broker:
             await app.state.broker.start()
@@ -51,7 +54,9 @@ def create_app(
         title="Hospital Hub",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # Swagger UI would load from a CDN (no network here, and a CSP hole); the OpenAPI
+        # document itself is served and the typed clients are generated from it.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         responses=ERROR_RESPONSES,
@@ -64,12 +69,23 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(audit_router)
+    app.include_router(patients_router)
 
     from signaling.main import build_routes
 
     app.router.routes.extend(build_routes())
     _mount_web(app, settings.web_dist)
     return app
+
+
+class _WebRoute(Route):
+    """The single-page-app fallback. It never matches API paths, so an unknown API path is a
+    plain 404 and a known one with the wrong method a 405, instead of the web page."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].lstrip("/").startswith(API_PREFIXES):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def _mount_web(app: FastAPI, dist: Path) -> None:
@@ -80,17 +96,20 @@ def _mount_web(app: FastAPI, dist: Path) -> None:
     index = dist / "index.html"
     root = dist.resolve()
 
-    @app.api_route(
-        "/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
-    )
-    async def web(path: str, request: Request) -> Response:
-        if path.startswith(API_PREFIXES) or request.method not in ("GET", "HEAD"):
-            return error_response(404, "not_found", f"No such endpoint: /{path}")
+    async def web(request: Request) -> Response:
         if not index.is_file():
             return JSONResponse(
                 {"message": "Hospital Hub API. The web app is not built: run `make web` (or `make run`)."}
             )
-        candidate = (dist / path).resolve()
-        if path and candidate.is_file() and candidate.is_relative_to(root):
-            return FileResponse(candidate)
+        path: str = request.path_params["path"]
+        if path:
+            try:
+                candidate = (dist / path).resolve()
+                is_file = candidate.is_file() and candidate.is_relative_to(root)
+            except (ValueError, OSError):  # NUL bytes, names longer than the filesystem allows
+                return error_response(404, "not_found", "No such page")
+            if is_file:
+                return FileResponse(candidate)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.router.routes.append(_WebRoute("/{path:path}", endpoint=web, methods=["GET", "HEAD"]))

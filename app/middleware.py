@@ -59,18 +59,27 @@ class RequestContextMiddleware:
 
         received = 0
         started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # The framework caught our exception while parsing the body and answered with
+                # a generic 400; the client must learn the real reason instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._too_large(send, ctx.request_id)
+                return
             if message["type"] == "http.response.start":
                 started = True
                 h = MutableHeaders(scope=message)
@@ -80,8 +89,7 @@ class RequestContextMiddleware:
                 h.setdefault("X-Frame-Options", "DENY")
                 h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 h.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
-                if not path.startswith("/api/docs"):
-                    h.setdefault("Content-Security-Policy", _CSP)
+                h.setdefault("Content-Security-Policy", _CSP)
                 if path.startswith(("/api", "/fhir")):
                     # Patient data must not linger in shared or browser caches.
                     h.setdefault("Cache-Control", "no-store")
@@ -106,6 +114,8 @@ class RequestContextMiddleware:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"no-store"),
             (b"connection", b"close"),
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -19,7 +19,8 @@ export default defineConfig({
   },
   build: {
     outDir: "dist",
-    sourcemap: true,
+    // Source maps are not shipped: they would publish the whole client source from the server.
+    sourcemap: false,
   },
   test: {
     environment: "jsdom",

@@ -122,9 +122,12 @@ def settings(database_url: str) -> Settings:
 async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
     async with engine.connect() as conn:
         outer = await conn.begin()
-        database = Database(engine)
+        database = Database(engine, audit_key=make_settings("sqlite://").audit_hmac_key)
         database.sessionmaker = async_sessionmaker(
-            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=conn,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            info=database.session_info(),
         )
         try:
             yield database
@@ -191,7 +194,7 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
 
 async def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the `hospital` command as a user would: a separate process on that database."""
-    env = {**os.environ, "HOSPITAL_DATABASE_URL": database_url}
+    env = {"HOSPITAL_SECRET_KEY": TEST_SECRET, **os.environ, "HOSPITAL_DATABASE_URL": database_url}
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "app.cli", *args],

@@ -46,11 +46,33 @@ async def test_security_headers_and_request_id(client):
     assert len(api.headers["x-request-id"]) == 32
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PUT"])
 async def test_unknown_api_paths_are_404_in_the_error_shape(client, method):
     r = await client.request(method, "/api/no-such-thing")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+async def test_a_known_path_with_the_wrong_method_is_405(client):
+    for method, path in (("POST", "/api/auth/me"), ("GET", "/api/auth/token"), ("DELETE", "/api/users")):
+        r = await client.request(method, path)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_health_answers_head_for_load_balancers(client):
+    assert (await client.head("/health")).status_code == 200
+    assert (await client.head("/ready")).status_code == 200
+
+
+async def test_a_chunked_body_over_the_limit_is_413(client, settings):
+    async def chunks():
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+
+    r = await client.post("/api/auth/refresh", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
 
 
 async def test_endpoints_are_authenticated_unless_public(app):
@@ -79,6 +101,12 @@ async def test_web_app_is_served_with_spa_fallback(settings, db, broker, tmp_pat
             assert (await c.get("/../../etc/passwd")).status_code in (200, 404)
             assert "root:" not in (await c.get("/%2e%2e/%2e%2e/etc/passwd")).text
             assert (await c.get("/api/nope")).json()["error"]["code"] == "not_found"
+            # Paths the filesystem refuses are a 404 in the error shape, never a 500.
+            for hostile in ("/%00", "/" + "a" * 300, "/assets/%00.js"):
+                r = await c.get(hostile)
+                assert r.status_code == 404, (hostile, r.status_code)
+                assert r.json()["error"]["code"] == "not_found"
+            assert (await c.head("/")).status_code == 200
 
 
 def test_production_refuses_the_dev_secret():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.models import User
-from app.db import Database, create_engine
+from app.db import Database
 from tests.conftest import make_settings, run_cli
 
 
@@ -56,7 +56,7 @@ async def test_create_user_validates_roles_and_creates(fresh_database_url):
         "long-enough-password",
     )
     assert dup.returncode == 1 and "already exists" in dup.stderr
-    db = Database(create_engine(make_settings(fresh_database_url)))
+    db = Database.from_settings(make_settings(fresh_database_url))
     try:
         async with db.sessionmaker() as s:
             users = list((await s.execute(select(User))).scalars())
@@ -65,3 +65,31 @@ async def test_create_user_validates_roles_and_creates(fresh_database_url):
     assert [(u.username, u.full_name) for u in users] == [("jdoe", "Jane Doe")]
     verify = await run_cli(fresh_database_url, "audit", "verify")
     assert verify.returncode == 0 and "1 entries verified" in verify.stdout
+
+
+async def test_seed_demo_refuses_production(fresh_database_url, monkeypatch):
+    monkeypatch.setenv("HOSPITAL_ENV", "production")
+    r = await run_cli(fresh_database_url, "seed-demo")
+    assert r.returncode == 2
+    assert "refusing" in r.stderr
+    assert "hospital-demo" not in r.stdout
+
+
+async def test_configuration_errors_are_one_line(fresh_database_url, monkeypatch):
+    monkeypatch.setenv("HOSPITAL_ENV", "production")
+    monkeypatch.setenv("HOSPITAL_SECRET_KEY", "short")
+    r = await run_cli(fresh_database_url, "audit", "verify")
+    assert r.returncode == 2
+    assert r.stderr.startswith("configuration error:") and "HOSPITAL_SECRET_KEY" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+async def test_audit_verify_prints_an_anchor_and_checks_it(fresh_database_url):
+    await run_cli(fresh_database_url, "seed-demo")
+    r = await run_cli(fresh_database_url, "audit", "verify")
+    anchor = r.stdout.split("anchor: ")[1].split()[0]
+    assert anchor.startswith("7:")
+    ok = await run_cli(fresh_database_url, "audit", "verify", "--expect", anchor)
+    assert ok.returncode == 0, ok.stderr
+    gone = await run_cli(fresh_database_url, "audit", "verify", "--expect", "9:" + "0" * 64)
+    assert gone.returncode == 1 and "anchored row seq 9 is gone" in gone.stderr

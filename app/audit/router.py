@@ -57,6 +57,7 @@ class VerifyResult(BaseModel):
     ok: bool
     checked: int
     problems: list[str]
+    anchor: str
 
 
 @router.get("/events", response_model=Page[AuditEventRead])
@@ -86,4 +87,9 @@ async def verify(
     _: Annotated[Principal, Depends(require(Perm.AUDIT_READ))], session: SessionDep
 ) -> VerifyResult:
     report = await service.verify(session)
-    return VerifyResult(ok=report.ok, checked=report.checked, problems=report.problems)
+    return VerifyResult(
+        ok=report.ok,
+        checked=report.checked,
+        problems=report.problems,
+        anchor=f"{report.head_seq}:{report.head_hash}",
+    )

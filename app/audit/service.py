@@ -10,6 +10,7 @@ the failure outcome, in a transaction of their own: attempts are audited too.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -118,11 +119,21 @@ def _row_fields(row: AuditEvent) -> dict[str, Any]:
     }
 
 
-def compute_hash(row: AuditEvent) -> str:
-    return hashlib.sha256(_canonical(_row_fields(row)).encode()).hexdigest()
+def compute_hash(row: AuditEvent, key: bytes) -> str:
+    # Keyed: someone who can write to the database but does not hold the key cannot re-chain
+    # the rows after an edit.
+    return hmac.new(key, _canonical(_row_fields(row)).encode(), hashlib.sha256).hexdigest()
+
+
+def _key(session: Session | AsyncSession) -> bytes:
+    key = session.info.get("audit_key")
+    if not isinstance(key, bytes):
+        raise RuntimeError("sessions must come from app.db.Database, which carries the audit key")
+    return key
 
 
 def _append(session: Session, pending: Sequence[PendingEvent], outcome: str | None = None) -> None:
+    key = _key(session)
     head = session.execute(
         select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
     ).scalar_one_or_none()
@@ -148,7 +159,7 @@ def _append(session: Session, pending: Sequence[PendingEvent], outcome: str | No
             details=_canonical(ev.details) if ev.details is not None else None,
             prev_hash=head.last_hash,
         )
-        row.hash = compute_hash(row)
+        row.hash = compute_hash(row, key)
         session.add(row)
         head.last_seq = row.seq
         head.last_hash = row.hash
@@ -228,6 +239,8 @@ async def list_events(
 class VerifyReport:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -252,9 +265,15 @@ async def _iter_rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[
         session.expunge_all()
 
 
-async def verify(session: AsyncSession) -> VerifyReport:
-    """Walk the chain in order; name every edited row, every deleted row and every broken link."""
+async def verify(session: AsyncSession, expect: tuple[int, str] | None = None) -> VerifyReport:
+    """Walk the chain in order; name every edited row, every deleted row and every broken link.
+
+    A chain kept in the database cannot prove that its newest rows were not cut off together
+    with the head. ``expect`` is an anchor (seq, hash) recorded elsewhere earlier (the report's
+    head): the chain must still contain that row, unchanged."""
+    key = _key(session)
     report = VerifyReport()
+    anchor_seen = expect is None
     expected_seq = 1
     expected_prev = GENESIS_HASH
     async for row in _iter_rows(session):
@@ -265,7 +284,11 @@ async def verify(session: AsyncSession) -> VerifyReport:
                 f"seq {expected_seq}" if row.seq == expected_seq + 1 else f"seq {expected_seq}..{row.seq - 1}"
             )
             report.problems.append(f"deleted: {missing} missing before seq {row.seq} (id {row.id})")
-        if compute_hash(row) != row.hash:
+        if expect is not None and row.seq == expect[0]:
+            anchor_seen = True
+            if row.hash != expect[1]:
+                report.problems.append(f"anchor: seq {row.seq} no longer has the recorded hash")
+        if compute_hash(row, key) != row.hash:
             report.problems.append(
                 f"edited: seq {row.seq} (id {row.id}, {row.action} {row.resource_type}) "
                 "does not match its hash"
@@ -284,4 +307,7 @@ async def verify(session: AsyncSession) -> VerifyReport:
             )
         elif head.last_seq == expected_seq - 1 and head.last_hash != expected_prev:
             report.problems.append(f"edited: the last row (seq {head.last_seq}) differs from the chain head")
+    report.head_seq, report.head_hash = expected_seq - 1, expected_prev
+    if not anchor_seen and expect is not None:
+        report.problems.append(f"deleted: the anchored row seq {expect[0]} is gone (the log was cut short)")
     return report

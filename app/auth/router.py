@@ -127,3 +127,8 @@ async def update_user(
     user_id: uuid.UUID, body: UserUpdate, admin: UsersAdmin, session: SessionDep
 ) -> UserRead:
     return user_read(await service.update_user(session, user_id, body, acting_user_id=admin.user_id))
+
+
+@users_router.post("/{user_id}/unlock", response_model=UserRead, summary="Lift a sign-in lock-out")
+async def unlock_user(user_id: uuid.UUID, _: UsersAdmin, session: SessionDep) -> UserRead:
+    return user_read(await service.unlock_user(session, user_id))

@@ -4,16 +4,22 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.auth.passwords import MIN_PASSWORD_LENGTH
 from app.auth.permissions import Role
+from app.kit.text import no_control_characters
 
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9._@-]{3,150}$")
 ]
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FullName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
+Email = Annotated[EmailStr, AfterValidator(str.lower)]
 
 
 class TokenResponse(BaseModel):
@@ -60,7 +66,7 @@ class UserCreate(BaseModel):
     username: Username
     password: Password
     full_name: FullName
-    email: EmailStr | None = None
+    email: Email | None = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=7)]
     patient_id: uuid.UUID | None = None
 
@@ -69,7 +75,7 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     full_name: FullName | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     roles: Annotated[list[Role] | None, Field(min_length=1, max_length=7)] = None
     is_active: bool | None = None
     password: Password | None = None

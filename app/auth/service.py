@@ -19,6 +19,7 @@ from app.auth.schemas import UserCreate, UserUpdate
 from app.config import Settings
 from app.deps import Principal
 from app.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
+from app.kit.text import escape_like
 
 USER = "User"
 
@@ -63,8 +64,10 @@ async def list_users(
 ) -> tuple[list[User], int]:
     query = select(User)
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(User.username.like(like), func.lower(User.full_name).like(like)))
+        like = f"%{escape_like(q.lower())}%"
+        query = query.where(
+            or_(User.username.like(like, escape="\\"), func.lower(User.full_name).like(like, escape="\\"))
+        )
     if role is not None:
         query = query.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role.value)))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
@@ -155,6 +158,22 @@ async def update_user(
             raise Conflict("That email is already in use", code="user_exists") from exc
         action = "user.roles_change" if "roles" in changes else "user.update"
         audit.record(session, action=action, resource_type=USER, resource_id=user.id, details=changes)
+    return user
+
+
+async def unlock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """Lift a sign-in lock-out (the account's failed-login counter) before its window ends."""
+    user = await get_user(session, user_id)
+    result = await session.execute(
+        delete(LoginThrottle).where(LoginThrottle.scope == "account", LoginThrottle.key == user.username)
+    )
+    audit.record(
+        session,
+        action="user.unlock",
+        resource_type=USER,
+        resource_id=user.id,
+        details={"cleared": bool(result.rowcount)},  # type: ignore[attr-defined]
+    )
     return user
 
 

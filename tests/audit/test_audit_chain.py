@@ -7,8 +7,8 @@ import itertools
 from sqlalchemy import select, text
 
 from app.audit import service as audit
-from app.audit.models import AuditEvent
-from app.db import Database, create_engine
+from app.audit.models import AuditChainHead, AuditEvent
+from app.db import Database
 from tests.conftest import make_settings, run_cli
 
 
@@ -65,21 +65,50 @@ async def test_deleting_the_newest_rows_is_detected(db):
     assert report.problems == ["deleted: seq 3..4 missing at the end of the log"]
 
 
-async def test_a_rewritten_chain_is_still_caught_by_its_links(db):
-    """An attacker who edits a row and recomputes its hash breaks the next row's link."""
-    await _write_events(db, 3)
+async def test_rechaining_without_the_key_is_caught(db):
+    """Someone with write access to the database edits a row and recomputes every later hash
+    and the head, with any key but the server's: the keyed hashes expose it."""
+    await _write_events(db, 4)
     async with db.sessionmaker() as s:
-        row = (await s.execute(select(AuditEvent).where(AuditEvent.seq == 2))).scalar_one()
-        row.outcome = "failure"
-        row.hash = audit.compute_hash(row)
+        rows = list((await s.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars())
+        rows[1].outcome = "failure"
+        prev = rows[0].hash
+        for row in rows[1:]:
+            row.prev_hash = prev
+            row.hash = audit.compute_hash(row, b"guessed key")
+            prev = row.hash
+        head = (await s.execute(select(AuditChainHead))).scalar_one()
+        head.last_hash = prev
         await s.commit()
         report = await audit.verify(s)
-    assert any("broken link: seq 3" in p for p in report.problems), report.problems
+    assert [p.split(" (")[0] for p in report.problems] == [
+        "edited: seq 2",
+        "edited: seq 3",
+        "edited: seq 4",
+    ], report.problems
+
+
+async def test_an_anchor_catches_a_log_cut_short_with_its_head(db):
+    """Delete the newest rows and rewind the head to the last kept row: the chain itself is
+    consistent again, but an anchor recorded earlier is not in it any more."""
+    await _write_events(db, 5)
+    async with db.sessionmaker() as s:
+        before = await audit.verify(s)
+        anchor = (before.head_seq, before.head_hash)
+        assert anchor[0] == 5 and (await audit.verify(s, expect=anchor)).ok
+        kept = (await s.execute(select(AuditEvent).where(AuditEvent.seq == 3))).scalar_one()
+        await s.execute(text("DELETE FROM audit_events WHERE seq > 3"))
+        head = (await s.execute(select(AuditChainHead))).scalar_one()
+        head.last_seq, head.last_hash = 3, kept.hash
+        await s.commit()
+        assert (await audit.verify(s)).ok  # undetectable from inside the database alone
+        report = await audit.verify(s, expect=anchor)
+    assert report.problems == ["deleted: the anchored row seq 5 is gone (the log was cut short)"]
 
 
 async def test_cli_audit_verify_names_the_tampered_row(fresh_database_url):
     settings = make_settings(fresh_database_url)
-    db = Database(create_engine(settings))
+    db = Database.from_settings(settings)
     try:
         await _write_events(db, 3)
         ok = await run_cli(fresh_database_url, "audit", "verify")

@@ -147,6 +147,17 @@ async def test_failed_logins_are_throttled_per_account(client, db, settings):
     assert int(r.headers["Retry-After"]) > 0
     assert err["details"]["retry_after"] > 0
     assert len(await audit_rows(db, "login.throttled")) == 1
+    # An administrator can lift the lock-out at once.
+    await make_user(db, username="helpdesk", role="admin")
+    helpdesk = await login(client, "helpdesk")
+    target = (await client.get("/api/users", headers=bearer(helpdesk), params={"q": "target"})).json()[
+        "items"
+    ][0]
+    assert (
+        await client.post(f"/api/users/{target['id']}/unlock", headers=bearer(helpdesk))
+    ).status_code == 200
+    assert len(await audit_rows(db, "user.unlock")) == 1
+    await login(client, "target")
     # Another account from the same address is not locked by this one.
     await make_user(db, username="bystander", role="nurse")
     assert (
@@ -242,3 +253,33 @@ async def test_oversized_body_is_413_and_writes_nothing(client, db, size):
     assert_error(r, 413, "payload_too_large")
     async with db.sessionmaker() as s:
         assert (await s.execute(select(func.count()).select_from(AuditEvent))).scalar_one() == 0
+
+
+async def test_user_fields_are_normalised_and_search_is_literal(client, db):
+    await make_user(db, username="root3", role="admin")
+    admin = await login(client, "root3")
+    base = {"password": "a-long-password", "roles": ["nurse"]}
+    r = await client.post(
+        "/api/users",
+        headers=bearer(admin),
+        json={**base, "username": "ann", "full_name": "Ann", "email": "Ann@Example.com"},
+    )
+    assert r.status_code == 201 and r.json()["email"] == "ann@example.com"
+    dup = await client.post(
+        "/api/users",
+        headers=bearer(admin),
+        json={**base, "username": "ann2", "full_name": "Ann", "email": "ANN@example.com"},
+    )
+    assert_error(dup, 409, "user_exists")
+    nul = await client.post(
+        "/api/users", headers=bearer(admin), json={**base, "username": "nul", "full_name": "a\u0000b"}
+    )
+    assert_error(nul, 422, "validation_error")
+    await client.post(
+        "/api/users", headers=bearer(admin), json={**base, "username": "pct", "full_name": "100% Sure_Thing"}
+    )
+    for q, expected in (("%", ["pct"]), ("_", ["pct"]), ("ann", ["ann"]), ("zzz", [])):
+        found = await client.get("/api/users", headers=bearer(admin), params={"q": q})
+        assert [u["username"] for u in found.json()["items"]] == expected, q
+    bad_id = await client.get("/api/users/not-a-uuid", headers=bearer(admin))
+    assert bad_id.json()["error"]["message"] == "The request is invalid"

@@ -1,0 +1,1 @@
+"""The clinical record: demographics, history, care plans, prescriptions."""

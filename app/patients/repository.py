@@ -1,0 +1,392 @@
+"""Every query of the patients module, and the one access rule every one of them goes through.
+
+Access rule (``authorize`` / ``visible_patients``):
+- staff need the permission of the kind of access: demographics (patients:read / patients:write),
+  clinical data (clinical:read / clinical:write) or prescribing (clinical:prescribe);
+- a portal user (portal:self) may read their own record, demographics and clinical, and write
+  nothing (patient-entered data needs a clinician's review workflow first); any other patient's
+  record answers 404, exactly as a record that does not exist, so ids disclose nothing;
+- everything else is 403.
+Denials are audited with the patient id they aimed at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
+
+from app.audit import service as audit
+from app.auth.permissions import Perm
+from app.deps import Principal
+from app.errors import Forbidden, NotFound
+from app.patients.models import (
+    Allergy,
+    CarePlan,
+    ClinicalRow,
+    Condition,
+    Encounter,
+    Immunization,
+    MedicationRequest,
+    MrnCounter,
+    Observation,
+    Patient,
+    PatientIdentifier,
+    PatientNameToken,
+    Procedure,
+)
+
+MRN_SYSTEM = "urn:hospital-hub:mrn"
+
+
+class Access(StrEnum):
+    DEMOGRAPHICS_READ = "demographics:read"
+    DEMOGRAPHICS_WRITE = "demographics:write"
+    CLINICAL_READ = "clinical:read"
+    CLINICAL_WRITE = "clinical:write"
+    PRESCRIBE = "prescribe"
+
+
+_STAFF_PERMISSION = {
+    Access.DEMOGRAPHICS_READ: Perm.PATIENTS_READ,
+    Access.DEMOGRAPHICS_WRITE: Perm.PATIENTS_WRITE,
+    Access.CLINICAL_READ: Perm.CLINICAL_READ,
+    Access.CLINICAL_WRITE: Perm.CLINICAL_WRITE,
+    Access.PRESCRIBE: Perm.PRESCRIBE,
+}
+_PORTAL_ACCESS = {Access.DEMOGRAPHICS_READ, Access.CLINICAL_READ}
+
+
+def _deny(
+    session: AsyncSession, principal: Principal, access: Access, patient_id: uuid.UUID | None, *, hide: bool
+) -> None:
+    audit.record(
+        session,
+        action="patient.access_denied",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        outcome="denied",
+        details={"access": access.value},
+    )
+    if hide:
+        raise NotFound("Patient not found")
+    perm = _STAFF_PERMISSION[access]
+    raise Forbidden("You do not have permission for this action", details={"missing": [perm.value]})
+
+
+def authorize(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID | None, access: Access
+) -> None:
+    """Raise unless ``principal`` may have ``access`` to this patient's record (None: any record,
+    e.g. registering a new patient)."""
+    if _STAFF_PERMISSION[access] in principal.permissions:
+        return
+    if principal.has(Perm.SELF_SERVICE):
+        own = principal.patient_id is not None and patient_id == principal.patient_id
+        if own and access in _PORTAL_ACCESS:
+            return
+        _deny(session, principal, access, patient_id, hide=not own and patient_id is not None)
+    _deny(session, principal, access, patient_id, hide=False)
+
+
+def visible_patients(session: AsyncSession, principal: Principal, access: Access) -> ColumnElement[bool]:
+    """The same rule as a filter for queries over many patients (search)."""
+    if _STAFF_PERMISSION[access] in principal.permissions:
+        return true()
+    if principal.has(Perm.SELF_SERVICE) and access in _PORTAL_ACCESS:
+        if principal.patient_id is None:
+            return Patient.id.is_(None)  # matches nothing
+        return Patient.id == principal.patient_id
+    _deny(session, principal, access, None, hide=False)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- patients --------------------------------------------------------------------------
+
+PATIENT_LOAD: tuple[LoaderOption, ...] = (
+    selectinload(Patient.names),
+    selectinload(Patient.identifiers),
+    selectinload(Patient.telecoms),
+    selectinload(Patient.addresses),
+    selectinload(Patient.contacts),
+)
+
+
+async def get_patient(session: AsyncSession, patient_id: uuid.UUID, *, for_update: bool = False) -> Patient:
+    query = select(Patient).where(Patient.id == patient_id).options(*PATIENT_LOAD)
+    if for_update:
+        query = query.options(selectinload(Patient.name_tokens)).with_for_update()
+    patient = (await session.execute(query)).scalar_one_or_none()
+    if patient is None:
+        raise NotFound("Patient not found")
+    return patient
+
+
+async def require_patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
+    found = (await session.execute(select(Patient.id).where(Patient.id == patient_id))).first()
+    if found is None:
+        raise NotFound("Patient not found")
+
+
+async def identifier_owners(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]], *, exclude: uuid.UUID | None = None
+) -> list[tuple[str, str, uuid.UUID]]:
+    if not pairs:
+        return []
+    query = select(PatientIdentifier.system, PatientIdentifier.value, PatientIdentifier.patient_id).where(
+        or_(*(and_(PatientIdentifier.system == s, PatientIdentifier.value == v) for s, v in pairs))
+    )
+    if exclude is not None:
+        query = query.where(PatientIdentifier.patient_id != exclude)
+    return [(s, v, p) for s, v, p in (await session.execute(query)).all()]
+
+
+async def next_mrn_sequence(session: AsyncSession) -> int:
+    """Increment the counter row. The UPDATE holds its row lock until commit, so concurrent
+    registrations queue there (SQLite: the writer lock) and each gets its own number."""
+    bump = update(MrnCounter).where(MrnCounter.id == 1).values(last_value=MrnCounter.last_value + 1)
+    result = await session.execute(bump.execution_options(synchronize_session=False))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        try:
+            async with session.begin_nested():
+                await session.execute(insert(MrnCounter).values(id=1, last_value=0))
+        except IntegrityError:
+            pass  # another registration created it first
+        await session.execute(bump.execution_options(synchronize_session=False))
+    value: int = (await session.execute(select(MrnCounter.last_value).where(MrnCounter.id == 1))).scalar_one()
+    return value
+
+
+def _prefix_match(session: AsyncSession, column: Any, prefix: str) -> ColumnElement[bool]:
+    like = column.like(prefix + "%")
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE is case-insensitive and so cannot use a BINARY index; a range can. Tokens
+        # are normalised, so the range is exact; LIKE keeps it honest for any collation.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return and_(column >= prefix, column < upper, like)
+    return and_(column >= prefix, like)  # MariaDB turns a prefix LIKE into an index range
+
+
+def _date_filters(values: Sequence[tuple[str, date]]) -> list[ColumnElement[bool]]:
+    ops = {
+        "eq": Patient.birth_date.__eq__,
+        "ge": Patient.birth_date.__ge__,
+        "le": Patient.birth_date.__le__,
+        "gt": Patient.birth_date.__gt__,
+        "lt": Patient.birth_date.__lt__,
+    }
+    return [ops[op](value) for op, value in values]
+
+
+async def search_patients(
+    session: AsyncSession,
+    *,
+    scope: ColumnElement[bool],
+    name_tokens: Sequence[str] = (),
+    mrn: str | None = None,
+    identifier: tuple[str | None, str] | None = None,
+    birth_dates: Sequence[tuple[str, date]] = (),
+    limit: int,
+    offset: int,
+) -> tuple[list[Patient], int]:
+    query: Select[Patient] = select(Patient).where(scope)
+    for token in name_tokens:
+        query = query.where(
+            Patient.id.in_(
+                select(PatientNameToken.patient_id).where(
+                    _prefix_match(session, PatientNameToken.token, token)
+                )
+            )
+        )
+    if mrn is not None:
+        query = query.where(Patient.mrn == mrn)
+    if identifier is not None:
+        system, value = identifier
+        by_identifier = select(PatientIdentifier.patient_id).where(PatientIdentifier.value == value)
+        if system is not None:
+            by_identifier = by_identifier.where(PatientIdentifier.system == system)
+        if system == MRN_SYSTEM:
+            query = query.where(Patient.mrn == value)
+        elif system is None:
+            query = query.where(or_(Patient.mrn == value, Patient.id.in_(by_identifier)))
+        else:
+            query = query.where(Patient.id.in_(by_identifier))
+    for condition in _date_filters(birth_dates):
+        query = query.where(condition)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.options(*PATIENT_LOAD)
+        .order_by(Patient.sort_family, Patient.sort_given, Patient.birth_date, Patient.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars()), total
+
+
+# --- clinical resources ----------------------------------------------------------------
+
+R = TypeVar("R", bound=ClinicalRow)
+
+
+async def list_for_patient(
+    session: AsyncSession,
+    model: type[R],
+    patient_id: uuid.UUID,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    order_by: Sequence[Any],
+    options: Sequence[LoaderOption] = (),
+    limit: int,
+    offset: int,
+) -> tuple[list[R], int]:
+    query = select(model).where(model.patient_id == patient_id, *where)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.options(*options).order_by(*order_by, model.id).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), total
+
+
+async def get_for_patient(
+    session: AsyncSession,
+    model: type[R],
+    patient_id: uuid.UUID,
+    resource_id: uuid.UUID,
+    *,
+    options: Sequence[LoaderOption] = (),
+    for_update: bool = False,
+) -> R:
+    query = select(model).where(model.id == resource_id, model.patient_id == patient_id).options(*options)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"{model.__name__} not found")
+    return row
+
+
+async def reload(
+    session: AsyncSession, model: type[R], resource_id: uuid.UUID, options: Sequence[LoaderOption]
+) -> R:
+    """Fetch a row fresh with its children (after a write), bypassing the identity map's state."""
+    query = (
+        select(model)
+        .where(model.id == resource_id)
+        .options(*options)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def active_allergies(
+    session: AsyncSession, patient_id: uuid.UUID, *, limit: int | None = None
+) -> list[Allergy]:
+    query = (
+        select(Allergy)
+        .where(
+            Allergy.patient_id == patient_id,
+            Allergy.clinical_status == "active",
+            Allergy.verification_status.not_in(("refuted", "entered-in-error")),
+        )
+        .options(selectinload(Allergy.reactions))
+        .order_by(Allergy.recorded_at.desc(), Allergy.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def active_problems(session: AsyncSession, patient_id: uuid.UUID, *, limit: int) -> list[Condition]:
+    query = (
+        select(Condition)
+        .where(
+            Condition.patient_id == patient_id,
+            Condition.clinical_status.in_(("active", "recurrence", "relapse")),
+            Condition.verification_status.not_in(("refuted", "entered-in-error")),
+        )
+        .order_by(Condition.onset_at.desc(), Condition.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def active_medications(
+    session: AsyncSession, patient_id: uuid.UUID, *, limit: int
+) -> list[MedicationRequest]:
+    query = (
+        select(MedicationRequest)
+        .where(
+            MedicationRequest.patient_id == patient_id, MedicationRequest.status.in_(("active", "on-hold"))
+        )
+        .options(selectinload(MedicationRequest.ingredients))
+        .order_by(MedicationRequest.authored_at.desc(), MedicationRequest.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def latest_observations(
+    session: AsyncSession, patient_id: uuid.UUID, codes: Sequence[str]
+) -> list[Observation]:
+    """The newest observation per code, in one statement (a window over the code index), so the
+    rows fetched are bounded by the number of codes, not by the length of the history."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Observation.code_code,
+            order_by=(Observation.effective_at.desc(), Observation.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(Observation.id, rank)
+        .where(
+            Observation.patient_id == patient_id,
+            Observation.code_code.in_(codes),
+            Observation.status.not_in(("cancelled", "entered-in-error")),
+        )
+        .subquery()
+    )
+    query = (
+        select(Observation)
+        .join(ranked, ranked.c.id == Observation.id)
+        .where(ranked.c.rank == 1)
+        .options(selectinload(Observation.components))
+        .order_by(Observation.code_code)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+COUNTED: dict[str, type[ClinicalRow]] = {
+    "encounters": Encounter,
+    "conditions": Condition,
+    "allergies": Allergy,
+    "immunizations": Immunization,
+    "procedures": Procedure,
+    "observations": Observation,
+    "care_plans": CarePlan,
+    "medication_requests": MedicationRequest,
+}
+
+
+async def history_counts(session: AsyncSession, patient_id: uuid.UUID) -> dict[str, int]:
+    """Every history count in one statement (index-only counts on patient_id)."""
+    columns = [
+        select(func.count())
+        .select_from(model)
+        .where(model.patient_id == patient_id)
+        .scalar_subquery()
+        .label(name)
+        for name, model in COUNTED.items()
+    ]
+    row = (await session.execute(select(*columns))).one()
+    return {name: int(row._mapping[name]) for name in COUNTED}

@@ -1,0 +1,735 @@
+"""Pydantic schemas of the clinical record: Create / Update / Read per resource.
+
+Conventions: codes are ``Coding`` triples; quantities are ``Decimal`` and travel in JSON as
+strings ("120.5"), never floats; datetimes must carry a timezone (naive ones are a 422); dates
+are plain dates. Field names follow FHIR R4 where one exists, so the FHIR mapper stays thin.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+Str16 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Str32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Str64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Str100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Str190 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=190)]
+Str200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Str255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+
+
+def _decimal_str(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+# Decimal quantities: accepted as JSON numbers or strings, always answered as strings.
+Quantity = Annotated[
+    Decimal,
+    Field(max_digits=18, decimal_places=6, allow_inf_nan=False),
+    PlainSerializer(_decimal_str, return_type=str, when_used="json"),
+]
+QuantityOut = Annotated[Decimal, PlainSerializer(_decimal_str, return_type=str, when_used="json")]
+
+
+def _child_codes(values: object) -> object:
+    # Child rows (encounter reasons, ingredients) hold one coding each: read it as the coding.
+    if isinstance(values, list):
+        return [v.code if hasattr(v, "code_code") else v for v in values]
+    return values
+
+
+# Answers are always in UTC, whatever offset the client wrote with.
+UtcDatetime = Annotated[datetime, AfterValidator(lambda v: v.astimezone(UTC))]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Coding(BaseModel):
+    """A code from a code system: SNOMED CT, ICD-10, LOINC, RxNorm, CVX, UCUM, ..."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    system: Str190 | None = None
+    code: Str64 | None = None
+    display: Str255 | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Coding:
+        if self.code is None and self.display is None:
+            raise ValueError("a coding needs a code or a display")
+        return self
+
+
+def _none_if_empty(value: object) -> object:
+    # A composite whose columns are all NULL reads back as an empty triple: no coding.
+    empty = all(getattr(value, f, None) is None for f in ("system", "code", "display"))
+    if value is not None and not isinstance(value, dict) and empty:
+        return None
+    return value
+
+
+OptionalCoding = Annotated[Coding | None, BeforeValidator(_none_if_empty)]
+
+
+class _Provenance(_In):
+    """Where an imported resource came from (e.g. a Synthea id); unique per system."""
+
+    source_system: Str190 | None = None
+    source_id: Str190 | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> _Provenance:
+        if (self.source_system is None) != (self.source_id is None):
+            raise ValueError("source_system and source_id go together")
+        return self
+
+
+class _ClinicalOut(_Out):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    source_system: str | None
+    source_id: str | None
+    recorded_by: uuid.UUID | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+# --- demographics ----------------------------------------------------------------------
+
+Gender = Literal["male", "female", "other", "unknown"]
+NameUse = Literal["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"]
+
+
+class HumanName(_In):
+    use: NameUse | None = None
+    text: Str255 | None = None
+    family: Str100 | None = None
+    given: Annotated[list[Str100], Field(max_length=10)] = []
+    prefix: Annotated[list[Str32], Field(max_length=5)] = []
+    suffix: Annotated[list[Str32], Field(max_length=5)] = []
+    is_primary: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HumanName:
+        if not (self.family or self.given or self.text):
+            raise ValueError("a name needs a family name, a given name or a text")
+        return self
+
+
+class HumanNameRead(_Out):
+    use: str | None
+    text: str | None
+    family: str | None
+    given: list[str]
+    prefix: list[str]
+    suffix: list[str]
+    is_primary: bool
+
+
+class Identifier(_In):
+    system: Str190
+    value: Str190
+    use: Literal["usual", "official", "temp", "secondary", "old"] | None = None
+    type: Coding | None = None  # v2-0203: SS, PPN, DL, MR, ...
+
+
+class IdentifierRead(_Out):
+    system: str
+    value: str
+    use: str | None
+    type: OptionalCoding
+
+
+class ContactPoint(_In):
+    system: Literal["phone", "fax", "email", "pager", "url", "sms", "other"]
+    value: Str255
+    use: Literal["home", "work", "temp", "old", "mobile"] | None = None
+    rank: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class ContactPointRead(_Out):
+    system: str
+    value: str
+    use: str | None
+    rank: int | None
+
+
+class Address(_In):
+    use: Literal["home", "work", "temp", "old", "billing"] | None = None
+    text: Str255 | None = None
+    line: Annotated[list[Str255], Field(max_length=4)] = []
+    city: Str100 | None = None
+    district: Str100 | None = None
+    state: Str100 | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    country: Str100 | None = None
+    latitude: Annotated[Decimal, Field(ge=-90, le=90, max_digits=10, decimal_places=7)] | None = None
+    longitude: Annotated[Decimal, Field(ge=-180, le=180, max_digits=10, decimal_places=7)] | None = None
+
+
+class AddressRead(_Out):
+    use: str | None
+    text: str | None
+    line: list[str]
+    city: str | None
+    district: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None
+    latitude: QuantityOut | None
+    longitude: QuantityOut | None
+
+
+class PatientContact(_In):
+    """A contact person; relationship code ``C`` (v2-0131) marks the emergency contact."""
+
+    relationship: Coding | None = None
+    name: Str200
+    phone: Str64 | None = None
+    email: EmailStr | None = None
+
+
+class PatientContactRead(_Out):
+    relationship: OptionalCoding
+    name: str
+    phone: str | None
+    email: str | None
+
+
+class _PatientFields(_In):
+    @model_validator(mode="after")
+    def _consistent(self) -> _PatientFields:
+        names: list[HumanName] | None = getattr(self, "names", None)
+        if names is not None and sum(n.is_primary for n in names) > 1:
+            raise ValueError("at most one name can be primary")
+        identifiers: list[Identifier] | None = getattr(self, "identifiers", None)
+        if identifiers is not None:
+            pairs = [(i.system, i.value) for i in identifiers]
+            if len(pairs) != len(set(pairs)):
+                raise ValueError("the same identifier is listed twice")
+        if getattr(self, "deceased_at", None) is not None and getattr(self, "deceased", None) is False:
+            raise ValueError("deceased_at requires deceased to be true")
+        return self
+
+
+class PatientCreate(_PatientFields):
+    names: Annotated[list[HumanName], Field(min_length=1, max_length=20)]
+    identifiers: Annotated[list[Identifier], Field(max_length=20)] = []
+    gender: Gender = "unknown"
+    birth_date: date | None = None
+    deceased: bool = False
+    deceased_at: AwareDatetime | None = None
+    preferred_language: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
+    ) = None
+    marital_status: Coding | None = None
+    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] = []
+    addresses: Annotated[list[Address], Field(max_length=10)] = []
+    contacts: Annotated[list[PatientContact], Field(max_length=10)] = []
+    active: bool = True
+
+
+class PatientUpdate(_PatientFields):
+    """Partial update; a list given replaces the stored list."""
+
+    names: Annotated[list[HumanName], Field(min_length=1, max_length=20)] | None = None
+    identifiers: Annotated[list[Identifier], Field(max_length=20)] | None = None
+    gender: Gender | None = None
+    birth_date: date | None = None
+    deceased: bool | None = None
+    deceased_at: AwareDatetime | None = None
+    preferred_language: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
+    ) = None
+    marital_status: Coding | None = None
+    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] | None = None
+    addresses: Annotated[list[Address], Field(max_length=10)] | None = None
+    contacts: Annotated[list[PatientContact], Field(max_length=10)] | None = None
+    active: bool | None = None
+
+
+class PatientRead(_Out):
+    id: uuid.UUID
+    mrn: str
+    active: bool
+    names: list[HumanNameRead]
+    identifiers: list[IdentifierRead]
+    gender: str
+    birth_date: date | None
+    deceased: bool
+    deceased_at: UtcDatetime | None
+    preferred_language: str | None
+    marital_status: OptionalCoding
+    telecoms: list[ContactPointRead]
+    addresses: list[AddressRead]
+    contacts: list[PatientContactRead]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+# --- conditions ------------------------------------------------------------------------
+
+ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
+VerificationStatus = Literal[
+    "unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"
+]
+
+
+class ConditionCreate(_Provenance):
+    code: Coding
+    clinical_status: ConditionClinicalStatus = "active"
+    verification_status: VerificationStatus = "confirmed"
+    category: Literal["problem-list-item", "encounter-diagnosis"] = "problem-list-item"
+    onset_at: AwareDatetime | None = None
+    abatement_at: AwareDatetime | None = None
+    recorded_at: AwareDatetime | None = None
+    note: LongText | None = None
+    encounter_id: uuid.UUID | None = None
+
+
+class ConditionUpdate(_In):
+    clinical_status: ConditionClinicalStatus | None = None
+    verification_status: VerificationStatus | None = None
+    abatement_at: AwareDatetime | None = None
+    note: LongText | None = None
+
+
+class ConditionRead(_ClinicalOut):
+    code: Coding
+    clinical_status: str
+    verification_status: str
+    category: str
+    onset_at: UtcDatetime | None
+    abatement_at: UtcDatetime | None
+    recorded_at: UtcDatetime
+    note: str | None
+    encounter_id: uuid.UUID | None
+
+
+# --- allergies -------------------------------------------------------------------------
+
+AllergyClinicalStatus = Literal["active", "inactive", "resolved"]
+
+
+class AllergyReaction(_In):
+    manifestation: Coding
+    severity: Literal["mild", "moderate", "severe"] | None = None
+    description: LongText | None = None
+    onset_at: AwareDatetime | None = None
+
+
+class AllergyReactionRead(_Out):
+    manifestation: Coding
+    severity: str | None
+    description: str | None
+    onset_at: UtcDatetime | None
+
+
+class AllergyCreate(_Provenance):
+    code: Coding  # the substance: RxNorm / SNOMED CT
+    clinical_status: AllergyClinicalStatus = "active"
+    verification_status: VerificationStatus = "confirmed"
+    type: Literal["allergy", "intolerance"] | None = None
+    category: Literal["food", "medication", "environment", "biologic"] | None = None
+    criticality: Literal["low", "high", "unable-to-assess"] | None = None
+    onset_at: AwareDatetime | None = None
+    recorded_at: AwareDatetime | None = None
+    note: LongText | None = None
+    reactions: Annotated[list[AllergyReaction], Field(max_length=20)] = []
+    encounter_id: uuid.UUID | None = None
+
+
+class AllergyUpdate(_In):
+    clinical_status: AllergyClinicalStatus | None = None
+    verification_status: VerificationStatus | None = None
+    criticality: Literal["low", "high", "unable-to-assess"] | None = None
+    note: LongText | None = None
+    reactions: Annotated[list[AllergyReaction], Field(max_length=20)] | None = None
+
+
+class AllergyRead(_ClinicalOut):
+    code: Coding
+    clinical_status: str
+    verification_status: str
+    type: str | None
+    category: str | None
+    criticality: str | None
+    onset_at: UtcDatetime | None
+    recorded_at: UtcDatetime
+    note: str | None
+    reactions: list[AllergyReactionRead]
+    encounter_id: uuid.UUID | None
+
+
+# --- immunizations, procedures ---------------------------------------------------------
+
+
+class ImmunizationCreate(_Provenance):
+    vaccine: Coding  # CVX
+    status: Literal["completed", "entered-in-error", "not-done"] = "completed"
+    occurrence_at: AwareDatetime
+    lot_number: Str64 | None = None
+    note: LongText | None = None
+    encounter_id: uuid.UUID | None = None
+
+
+class ImmunizationRead(_ClinicalOut):
+    vaccine: Coding
+    status: str
+    occurrence_at: UtcDatetime
+    lot_number: str | None
+    note: str | None
+    encounter_id: uuid.UUID | None
+
+
+class ProcedureCreate(_Provenance):
+    code: Coding
+    status: Literal[
+        "preparation",
+        "in-progress",
+        "not-done",
+        "on-hold",
+        "stopped",
+        "completed",
+        "entered-in-error",
+        "unknown",
+    ] = "completed"
+    performed_start: AwareDatetime | None = None
+    performed_end: AwareDatetime | None = None
+    note: LongText | None = None
+    encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ProcedureCreate:
+        if self.performed_start and self.performed_end and self.performed_end < self.performed_start:
+            raise ValueError("performed_end is before performed_start")
+        return self
+
+
+class ProcedureRead(_ClinicalOut):
+    code: Coding
+    status: str
+    performed_start: UtcDatetime | None
+    performed_end: UtcDatetime | None
+    note: str | None
+    encounter_id: uuid.UUID | None
+
+
+# --- encounters ------------------------------------------------------------------------
+
+EncounterStatus = Literal[
+    "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error"
+]
+
+
+class EncounterCreate(_Provenance):
+    status: EncounterStatus = "in-progress"
+    # v3 ActCode: AMB ambulatory, EMER emergency, IMP inpatient, VR virtual, HH home health, ...
+    class_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_-]{2,16}$")]
+    type: Coding | None = None
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    practitioner_identifier: Str190 | None = None
+    practitioner_display: Str200 | None = None
+    location_display: Str200 | None = None
+    reasons: Annotated[list[Coding], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _period(self) -> EncounterCreate:
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class EncounterUpdate(_In):
+    status: EncounterStatus | None = None
+    period_end: AwareDatetime | None = None
+
+
+class EncounterNoteCreate(_In):
+    text: LongText
+
+
+class EncounterNoteRead(_Out):
+    id: uuid.UUID
+    encounter_id: uuid.UUID
+    author_id: uuid.UUID | None
+    author_display: str | None
+    text: str
+    created_at: UtcDatetime
+
+
+class EncounterRead(_ClinicalOut):
+    status: str
+    class_code: str
+    type: OptionalCoding
+    period_start: UtcDatetime | None
+    period_end: UtcDatetime | None
+    practitioner_identifier: str | None
+    practitioner_display: str | None
+    location_display: str | None
+    reasons: Annotated[list[Coding], BeforeValidator(_child_codes)]
+    notes: list[EncounterNoteRead]
+
+
+# --- observations ----------------------------------------------------------------------
+
+ObservationStatus = Literal[
+    "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
+]
+Ucum = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class _Value(_In):
+    value_quantity: Quantity | None = None
+    value_unit: Ucum | None = None  # UCUM
+    value_code: Coding | None = None
+    value_string: LongText | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> _Value:
+        given = [v for v in (self.value_quantity, self.value_code, self.value_string) if v is not None]
+        if len(given) > 1:
+            raise ValueError("give one of value_quantity, value_code or value_string")
+        if self.value_unit is not None and self.value_quantity is None:
+            raise ValueError("value_unit needs value_quantity")
+        return self
+
+
+class ObservationComponent(_Value):
+    code: Coding
+
+
+class ObservationComponentRead(_Out):
+    code: Coding
+    value_quantity: QuantityOut | None
+    value_unit: str | None
+    value_code: OptionalCoding
+    value_string: str | None
+
+
+class ObservationCreate(_Value):
+    source_system: Str190 | None = None
+    source_id: Str190 | None = None
+    status: ObservationStatus = "final"
+    category: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z-]{2,32}$")] | None = (
+        None
+    )
+    code: Coding  # LOINC
+    effective_at: AwareDatetime | None = None
+    reference_low: Quantity | None = None
+    reference_high: Quantity | None = None
+    interpretation: Coding | None = None
+    components: Annotated[list[ObservationComponent], Field(max_length=20)] = []
+    encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _provenance(self) -> ObservationCreate:
+        if (self.source_system is None) != (self.source_id is None):
+            raise ValueError("source_system and source_id go together")
+        return self
+
+
+class ObservationRead(_ClinicalOut):
+    status: str
+    category: str | None
+    code: Coding
+    effective_at: UtcDatetime | None
+    value_quantity: QuantityOut | None
+    value_unit: str | None
+    value_code: OptionalCoding
+    value_string: str | None
+    reference_low: QuantityOut | None
+    reference_high: QuantityOut | None
+    interpretation: OptionalCoding
+    components: list[ObservationComponentRead]
+    encounter_id: uuid.UUID | None
+
+
+# --- care plans ------------------------------------------------------------------------
+
+
+class CarePlanGoal(_In):
+    description: LongText
+    lifecycle_status: Literal[
+        "proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "rejected"
+    ] = "active"
+    code: Coding | None = None
+    target_date: date | None = None
+
+
+class CarePlanGoalRead(_Out):
+    description: str
+    lifecycle_status: str
+    code: OptionalCoding
+    target_date: date | None
+
+
+class CarePlanActivity(_In):
+    code: Coding | None = None
+    status: Literal[
+        "not-started", "scheduled", "in-progress", "on-hold", "completed", "cancelled", "stopped", "unknown"
+    ] = "not-started"
+    description: LongText | None = None
+
+
+class CarePlanActivityRead(_Out):
+    code: OptionalCoding
+    status: str
+    description: str | None
+
+
+class CarePlanCreate(_Provenance):
+    status: Literal["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"] = (
+        "active"
+    )
+    intent: Literal["proposal", "plan", "order", "option"] = "plan"
+    category: Coding | None = None
+    title: Str255 | None = None
+    description: LongText | None = None
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    author_identifier: Str190 | None = None
+    author_display: Str200 | None = None
+    goals: Annotated[list[CarePlanGoal], Field(max_length=50)] = []
+    activities: Annotated[list[CarePlanActivity], Field(max_length=100)] = []
+    encounter_id: uuid.UUID | None = None
+
+
+class CarePlanRead(_ClinicalOut):
+    status: str
+    intent: str
+    category: OptionalCoding
+    title: str | None
+    description: str | None
+    period_start: UtcDatetime | None
+    period_end: UtcDatetime | None
+    author_identifier: str | None
+    author_display: str | None
+    goals: list[CarePlanGoalRead]
+    activities: list[CarePlanActivityRead]
+    encounter_id: uuid.UUID | None
+
+
+# --- medication requests ---------------------------------------------------------------
+
+MedicationRequestStatus = Literal[
+    "active", "on-hold", "completed", "stopped", "cancelled", "draft", "entered-in-error"
+]
+
+
+class MedicationRequestCreate(_Provenance):
+    medication: Coding  # RxNorm
+    ingredients: Annotated[list[Coding], Field(max_length=20)] = []
+    status: MedicationRequestStatus = "active"
+    status_reason: LongText | None = None
+    intent: Literal["proposal", "plan", "order", "original-order", "instance-order"] = "order"
+    dose_value: Annotated[Quantity, Field(gt=0)] | None = None
+    dose_unit: Ucum | None = None
+    route: Coding | None = None
+    frequency: Str64 | None = None
+    duration_value: Annotated[Quantity, Field(gt=0)] | None = None
+    duration_unit: Literal["h", "d", "wk", "mo", "a"] | None = None
+    quantity_value: Annotated[Quantity, Field(gt=0)] | None = None
+    quantity_unit: Ucum | None = None
+    refills: Annotated[int, Field(ge=0, le=99)] = 0
+    instructions: LongText | None = None
+    authored_at: AwareDatetime | None = None
+    encounter_id: uuid.UUID | None = None
+    override_reason: LongText | None = Field(
+        default=None, description="Prescribe despite a recorded allergy to this drug or an ingredient"
+    )
+
+    @model_validator(mode="after")
+    def _units(self) -> MedicationRequestCreate:
+        if (self.dose_value is None) != (self.dose_unit is None):
+            raise ValueError("dose_value and dose_unit go together")
+        if (self.duration_value is None) != (self.duration_unit is None):
+            raise ValueError("duration_value and duration_unit go together")
+        return self
+
+
+class MedicationRequestStatusChange(_In):
+    """Stop, cancel or complete a prescription. Stopping and cancelling need a reason."""
+
+    status: Literal["stopped", "cancelled", "completed"]
+    reason: LongText | None = None
+
+    @model_validator(mode="after")
+    def _reason(self) -> MedicationRequestStatusChange:
+        if self.status in ("stopped", "cancelled") and not self.reason:
+            raise ValueError(f"a reason is required to mark a prescription {self.status}")
+        return self
+
+
+class MedicationRequestRead(_ClinicalOut):
+    medication: Coding
+    ingredients: Annotated[list[Coding], BeforeValidator(_child_codes)]
+    status: str
+    status_reason: str | None
+    intent: str
+    dose_value: QuantityOut | None
+    dose_unit: str | None
+    route: OptionalCoding
+    frequency: str | None
+    duration_value: QuantityOut | None
+    duration_unit: str | None
+    quantity_value: QuantityOut | None
+    quantity_unit: str | None
+    refills: int
+    instructions: str | None
+    prescriber_id: uuid.UUID | None
+    prescriber_display: str | None
+    authored_at: UtcDatetime
+    allergy_override_reason: str | None
+    encounter_id: uuid.UUID | None
+
+
+# --- chart -----------------------------------------------------------------------------
+
+
+class HistoryCounts(BaseModel):
+    encounters: int
+    conditions: int
+    allergies: int
+    immunizations: int
+    procedures: int
+    observations: int
+    care_plans: int
+    medication_requests: int
+
+
+class PatientChart(BaseModel):
+    """The summary a clinician opens first; each history list has its own paged endpoint."""
+
+    patient: PatientRead
+    active_problems: list[ConditionRead]
+    allergies: list[AllergyRead]
+    active_medications: list[MedicationRequestRead]
+    latest_vitals: list[ObservationRead] = Field(description="The latest observation per vital-sign code")
+    counts: HistoryCounts
+    summary_limit: int = Field(description="Each summary list holds at most this many entries")

@@ -1,0 +1,932 @@
+"""The clinical record's business rules: the only entry other modules (FHIR, import) may call.
+
+Every function takes the acting ``Principal`` and goes through ``repository.authorize`` (or
+``visible_patients``) before touching data, and audits what it read or wrote with the patient id.
+Services flush; the request's unit of work commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
+
+from app.audit import service as audit
+from app.deps import Principal
+from app.errors import BadRequest, Conflict, NotFound
+from app.kit.time import utcnow
+from app.patients import names as naming
+from app.patients import repository as repo
+from app.patients import schemas as s
+from app.patients.models import (
+    Allergy,
+    AllergyReaction,
+    CarePlan,
+    CarePlanActivity,
+    CarePlanGoal,
+    ClinicalRow,
+    Code,
+    Condition,
+    Encounter,
+    EncounterNote,
+    EncounterReason,
+    Immunization,
+    MedicationIngredient,
+    MedicationRequest,
+    Observation,
+    ObservationComponent,
+    Patient,
+    PatientAddress,
+    PatientContact,
+    PatientIdentifier,
+    PatientName,
+    PatientNameToken,
+    PatientTelecom,
+    Procedure,
+)
+from app.patients.repository import MRN_SYSTEM, Access
+
+SUMMARY_LIMIT = 100
+VITAL_SIGN_CODES = (
+    "8867-4",  # heart rate
+    "9279-1",  # respiratory rate
+    "59408-5",  # SpO2 (pulse oximetry)
+    "2708-6",  # SpO2 (arterial)
+    "85354-9",  # blood pressure panel (components 8480-6 systolic, 8462-4 diastolic)
+    "8310-5",  # body temperature
+    "29463-7",  # body weight
+    "8302-2",  # body height
+    "39156-5",  # BMI
+)
+
+__all__ = ["MRN_SYSTEM", "SUMMARY_LIMIT", "VITAL_SIGN_CODES", "Access"]
+
+
+def _code(c: s.Coding | None) -> Code | None:
+    return Code(c.system, c.code, c.display) if c is not None else None
+
+
+def _required_code(c: s.Coding) -> Code:
+    return Code(c.system, c.code, c.display)
+
+
+# --- patients --------------------------------------------------------------------------
+
+
+def _names(data: list[s.HumanName]) -> list[PatientName]:
+    primary = next((i for i, n in enumerate(data) if n.is_primary), 0)
+    return [
+        PatientName(
+            position=i,
+            use=n.use,
+            is_primary=i == primary,
+            text=n.text,
+            family=n.family,
+            given=list(n.given),
+            prefix=list(n.prefix),
+            suffix=list(n.suffix),
+        )
+        for i, n in enumerate(data)
+    ]
+
+
+def _apply_names(patient: Patient, data: list[s.HumanName]) -> None:
+    patient.names = _names(data)
+    primary = next(n for n in patient.names if n.is_primary)
+    patient.sort_family = naming.sort_key(primary.family or primary.text)
+    patient.sort_given = naming.sort_key(" ".join(primary.given))
+    wanted = naming.name_tokens(
+        part for n in data for part in (n.family, n.text if not (n.family or n.given) else None, *n.given)
+    )
+    # Keep stored tokens that stay (new patients have none; updates load them eagerly).
+    stored = patient.__dict__.get("name_tokens") or []
+    existing = {t.token: t for t in stored}
+    patient.name_tokens = [existing.get(t) or PatientNameToken(token=t) for t in sorted(wanted)]
+
+
+def _apply_identifiers(patient: Patient, data: list[s.Identifier], *, new: bool) -> None:
+    # Keep the rows of identifiers that stay (the unique index would refuse delete-then-insert).
+    existing = {} if new else {(i.system, i.value): i for i in patient.identifiers}
+    rows = []
+    for position, ident in enumerate(data):
+        row = existing.get((ident.system, ident.value)) or PatientIdentifier(
+            system=ident.system, value=ident.value
+        )
+        row.position = position
+        row.use = ident.use
+        row.type = _code(ident.type)
+        rows.append(row)
+    patient.identifiers = rows
+
+
+def _telecoms(data: list[s.ContactPoint]) -> list[PatientTelecom]:
+    return [PatientTelecom(position=i, **t.model_dump()) for i, t in enumerate(data)]
+
+
+def _addresses(data: list[s.Address]) -> list[PatientAddress]:
+    return [PatientAddress(position=i, **a.model_dump()) for i, a in enumerate(data)]
+
+
+def _contacts(data: list[s.PatientContact]) -> list[PatientContact]:
+    return [
+        PatientContact(
+            position=i, relationship=_code(c.relationship), name=c.name, phone=c.phone, email=c.email
+        )
+        for i, c in enumerate(data)
+    ]
+
+
+async def _refuse_taken_identifiers(
+    session: AsyncSession, data: list[s.Identifier], *, patient_id: uuid.UUID | None = None
+) -> None:
+    for ident in data:
+        if ident.system == MRN_SYSTEM:
+            raise BadRequest("The hospital MRN is assigned on registration", code="mrn_not_assignable")
+    taken = await repo.identifier_owners(session, [(i.system, i.value) for i in data], exclude=patient_id)
+    if taken:
+        system, value, owner = taken[0]
+        raise Conflict(
+            "A patient with this identifier is already registered",
+            code="duplicate_identifier",
+            details={"system": system, "value": value, "patient_id": str(owner)},
+        )
+
+
+async def _flush_identifiers(session: AsyncSession, data: list[s.Identifier]) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent registration took it between check and insert
+        raise Conflict(
+            "A patient with this identifier is already registered",
+            code="duplicate_identifier",
+            details={"identifiers": [{"system": i.system, "value": i.value} for i in data]},
+        ) from exc
+
+
+async def register_patient(session: AsyncSession, principal: Principal, data: s.PatientCreate) -> Patient:
+    repo.authorize(session, principal, None, Access.DEMOGRAPHICS_WRITE)
+    await _refuse_taken_identifiers(session, data.identifiers)
+    sequence = await repo.next_mrn_sequence(session)
+    patient = Patient(
+        mrn=naming.format_mrn(sequence),
+        active=data.active,
+        gender=data.gender,
+        birth_date=data.birth_date,
+        deceased=data.deceased or data.deceased_at is not None,
+        deceased_at=data.deceased_at,
+        preferred_language=data.preferred_language,
+        marital_status=_code(data.marital_status),
+        telecoms=_telecoms(data.telecoms),
+        addresses=_addresses(data.addresses),
+        contacts=_contacts(data.contacts),
+    )
+    _apply_names(patient, data.names)
+    _apply_identifiers(patient, data.identifiers, new=True)
+    session.add(patient)
+    await _flush_identifiers(session, data.identifiers)
+    audit.record(
+        session,
+        action="patient.create",
+        resource_type="Patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+        details={"mrn": patient.mrn},
+    )
+    return patient
+
+
+async def get_patient(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> Patient:
+    repo.authorize(session, principal, patient_id, Access.DEMOGRAPHICS_READ)
+    patient = await repo.get_patient(session, patient_id)
+    audit.record(
+        session, action="patient.read", resource_type="Patient", resource_id=patient_id, patient_id=patient_id
+    )
+    return patient
+
+
+async def update_patient(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.PatientUpdate
+) -> Patient:
+    repo.authorize(session, principal, patient_id, Access.DEMOGRAPHICS_WRITE)
+    patient = await repo.get_patient(session, patient_id, for_update=True)
+    fields = data.model_fields_set
+    if data.identifiers is not None:
+        await _refuse_taken_identifiers(session, data.identifiers, patient_id=patient_id)
+        _apply_identifiers(patient, data.identifiers, new=False)
+    if data.names is not None:
+        _apply_names(patient, data.names)
+    if data.gender is not None:
+        patient.gender = data.gender
+    if data.active is not None:
+        patient.active = data.active
+    if "birth_date" in fields:  # null clears it
+        patient.birth_date = data.birth_date
+    if "preferred_language" in fields:
+        patient.preferred_language = data.preferred_language
+    if "deceased" in fields and data.deceased is not None:
+        patient.deceased = data.deceased
+        if not data.deceased:
+            patient.deceased_at = None
+    if "deceased_at" in fields:
+        patient.deceased_at = data.deceased_at
+        if data.deceased_at is not None:
+            patient.deceased = True
+    if "marital_status" in fields:
+        patient.marital_status = _code(data.marital_status)
+    if data.telecoms is not None:
+        patient.telecoms = _telecoms(data.telecoms)
+    if data.addresses is not None:
+        patient.addresses = _addresses(data.addresses)
+    if data.contacts is not None:
+        patient.contacts = _contacts(data.contacts)
+    patient.updated_at = utcnow()
+    await _flush_identifiers(session, data.identifiers or [])
+    audit.record(
+        session,
+        action="patient.update",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        details={"fields": sorted(fields)},
+    )
+    return patient
+
+
+_DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
+
+
+def parse_date_param(value: str) -> tuple[str, date]:
+    """FHIR-style date search: ``1980-05-01`` or with a prefix ``ge1980-01-01``."""
+    op, raw = ("eq", value)
+    if value[:2] in _DATE_PREFIXES:
+        op, raw = value[:2], value[2:]
+    try:
+        return op, date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadRequest(
+            "birth_date must be YYYY-MM-DD, optionally prefixed with eq, ge, le, gt or lt",
+            code="invalid_search",
+        ) from exc
+
+
+def parse_identifier_param(value: str) -> tuple[str | None, str]:
+    """``system|value`` or just ``value`` (any system, including the MRN)."""
+    if "|" in value:
+        system, _, ident = value.partition("|")
+        if not ident:
+            raise BadRequest("identifier needs a value: system|value or value", code="invalid_search")
+        return (system or None), ident
+    return None, value
+
+
+async def search_patients(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str | None = None,
+    mrn: str | None = None,
+    identifier: str | None = None,
+    birth_date: Sequence[str] = (),
+    limit: int,
+    offset: int,
+) -> tuple[list[Patient], int]:
+    scope = repo.visible_patients(session, principal, Access.DEMOGRAPHICS_READ)
+    name_tokens: list[str] = []
+    if name is not None:
+        name_tokens = sorted(naming.name_tokens([name]))
+        if not name_tokens:
+            raise BadRequest("name has no searchable letters or digits", code="invalid_search")
+    if mrn is not None:
+        mrn = mrn.strip()
+        if not naming.is_valid_mrn(mrn):
+            raise BadRequest(
+                "That is not a valid MRN (its check digit does not match): probably a typo",
+                code="invalid_mrn",
+            )
+    patients, total = await repo.search_patients(
+        session,
+        scope=scope,
+        name_tokens=name_tokens,
+        mrn=mrn,
+        identifier=parse_identifier_param(identifier) if identifier else None,
+        birth_dates=[parse_date_param(v) for v in birth_date],
+        limit=limit,
+        offset=offset,
+    )
+    criteria = sorted(
+        k
+        for k, v in {"name": name, "mrn": mrn, "identifier": identifier, "birth_date": birth_date}.items()
+        if v
+    )
+    # One event for the search, plus one per patient disclosed: "who has seen my record" is
+    # answered from the patient_id index without parsing search details.
+    audit.record(
+        session,
+        action="patient.search",
+        resource_type="Patient",
+        details={"criteria": criteria, "total": total, "returned": len(patients), "offset": offset},
+    )
+    for p in patients:
+        audit.record(
+            session,
+            action="patient.search_result",
+            resource_type="Patient",
+            resource_id=p.id,
+            patient_id=p.id,
+            details={"criteria": criteria},
+        )
+    return patients, total
+
+
+# --- clinical resources: shared machinery ----------------------------------------------
+
+R = TypeVar("R", bound=ClinicalRow)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[R]):
+    model: type[R]
+    resource_type: str  # the FHIR resource name, used in audit events
+    options: tuple[LoaderOption, ...]
+    order_by: tuple[Any, ...]  # newest first
+
+
+ENCOUNTERS = Kind(
+    Encounter,
+    "Encounter",
+    (selectinload(Encounter.reasons), selectinload(Encounter.notes)),
+    (Encounter.period_start.desc(),),
+)
+CONDITIONS = Kind(Condition, "Condition", (), (Condition.onset_at.desc(), Condition.recorded_at.desc()))
+ALLERGIES = Kind(
+    Allergy, "AllergyIntolerance", (selectinload(Allergy.reactions),), (Allergy.recorded_at.desc(),)
+)
+IMMUNIZATIONS = Kind(Immunization, "Immunization", (), (Immunization.occurrence_at.desc(),))
+PROCEDURES = Kind(Procedure, "Procedure", (), (Procedure.performed_start.desc(),))
+OBSERVATIONS = Kind(
+    Observation, "Observation", (selectinload(Observation.components),), (Observation.effective_at.desc(),)
+)
+CARE_PLANS = Kind(
+    CarePlan,
+    "CarePlan",
+    (selectinload(CarePlan.goals), selectinload(CarePlan.activities)),
+    (CarePlan.period_start.desc(),),
+)
+MEDICATION_REQUESTS = Kind(
+    MedicationRequest,
+    "MedicationRequest",
+    (selectinload(MedicationRequest.ingredients),),
+    (MedicationRequest.authored_at.desc(),),
+)
+
+
+async def _check_encounter(
+    session: AsyncSession, patient_id: uuid.UUID, encounter_id: uuid.UUID | None
+) -> None:
+    if encounter_id is None:
+        return
+    try:
+        await repo.get_for_patient(session, Encounter, patient_id, encounter_id)
+    except NotFound as exc:
+        raise BadRequest(
+            "encounter_id is not an encounter of this patient", code="unknown_encounter"
+        ) from exc
+
+
+async def _add(
+    session: AsyncSession, principal: Principal, kind: Kind[R], row: R, details: dict[str, Any] | None = None
+) -> R:
+    row.recorded_by = principal.user_id
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A {kind.resource_type} with this source_system and source_id already exists",
+            code="duplicate_source_id",
+        ) from exc
+    audit.record(
+        session,
+        action=f"{kind.resource_type}.create",
+        resource_type=kind.resource_type,
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        details=details,
+    )
+    return row
+
+
+async def _prepare_write(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    encounter_id: uuid.UUID | None = None,
+    access: Access = Access.CLINICAL_WRITE,
+) -> None:
+    repo.authorize(session, principal, patient_id, access)
+    await repo.require_patient(session, patient_id)
+    await _check_encounter(session, patient_id, encounter_id)
+
+
+async def list_resources(
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind[R],
+    patient_id: uuid.UUID,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    limit: int,
+    offset: int,
+    filters: dict[str, Any] | None = None,
+) -> tuple[list[R], int]:
+    repo.authorize(session, principal, patient_id, Access.CLINICAL_READ)
+    await repo.require_patient(session, patient_id)
+    rows, total = await repo.list_for_patient(
+        session,
+        kind.model,
+        patient_id,
+        where=where,
+        order_by=kind.order_by,
+        options=kind.options,
+        limit=limit,
+        offset=offset,
+    )
+    audit.record(
+        session,
+        action=f"{kind.resource_type}.list",
+        resource_type=kind.resource_type,
+        patient_id=patient_id,
+        details={"returned": len(rows), "total": total, "offset": offset, "filters": filters or {}},
+    )
+    return rows, total
+
+
+async def get_resource(
+    session: AsyncSession, principal: Principal, kind: Kind[R], patient_id: uuid.UUID, resource_id: uuid.UUID
+) -> R:
+    repo.authorize(session, principal, patient_id, Access.CLINICAL_READ)
+    row = await repo.get_for_patient(session, kind.model, patient_id, resource_id, options=kind.options)
+    audit.record(
+        session,
+        action=f"{kind.resource_type}.read",
+        resource_type=kind.resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+    )
+    return row
+
+
+def _filters_for(kind: Kind[Any], **values: Any) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """Turn list-endpoint filters into conditions on the kind's model (None: not filtered)."""
+    model = kind.model
+    where: list[ColumnElement[bool]] = []
+    used: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or value == []:
+            continue
+        used[key] = value if not isinstance(value, datetime) else value.isoformat()
+        column_name, _, op = key.partition("__")
+        column = getattr(model, column_name)
+        if op == "ge":
+            where.append(column >= value)
+        elif op == "le":
+            where.append(column <= value)
+        elif op == "in":
+            where.append(column.in_(value))
+        else:
+            where.append(column == value)
+    return where, used
+
+
+async def list_filtered(
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind[R],
+    patient_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    **filters: Any,
+) -> tuple[list[R], int]:
+    where, used = _filters_for(kind, **filters)
+    return await list_resources(
+        session, principal, kind, patient_id, where=where, limit=limit, offset=offset, filters=used
+    )
+
+
+# --- conditions ------------------------------------------------------------------------
+
+
+async def add_condition(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.ConditionCreate
+) -> Condition:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = Condition(
+        patient_id=patient_id,
+        code=_required_code(data.code),
+        **data.model_dump(exclude={"code", "recorded_at"}),
+        recorded_at=data.recorded_at or utcnow(),
+    )
+    return await _add(session, principal, CONDITIONS, row)
+
+
+async def _update_fields(
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind[R],
+    patient_id: uuid.UUID,
+    resource_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> R:
+    repo.authorize(session, principal, patient_id, Access.CLINICAL_WRITE)
+    row = await repo.get_for_patient(
+        session, kind.model, patient_id, resource_id, options=kind.options, for_update=True
+    )
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    await session.flush()
+    audit.record(
+        session,
+        action=f"{kind.resource_type}.update",
+        resource_type=kind.resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        details={"fields": sorted(changes)},
+    )
+    return await repo.reload(session, kind.model, resource_id, kind.options)
+
+
+async def update_condition(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    condition_id: uuid.UUID,
+    data: s.ConditionUpdate,
+) -> Condition:
+    return await _update_fields(
+        session, principal, CONDITIONS, patient_id, condition_id, data.model_dump(exclude_unset=True)
+    )
+
+
+# --- allergies -------------------------------------------------------------------------
+
+
+def _reactions(data: list[s.AllergyReaction]) -> list[AllergyReaction]:
+    return [
+        AllergyReaction(
+            position=i,
+            manifestation=_required_code(r.manifestation),
+            severity=r.severity,
+            description=r.description,
+            onset_at=r.onset_at,
+        )
+        for i, r in enumerate(data)
+    ]
+
+
+async def add_allergy(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.AllergyCreate
+) -> Allergy:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = Allergy(
+        patient_id=patient_id,
+        code=_required_code(data.code),
+        reactions=_reactions(data.reactions),
+        **data.model_dump(exclude={"code", "reactions", "recorded_at"}),
+        recorded_at=data.recorded_at or utcnow(),
+    )
+    return await _add(session, principal, ALLERGIES, row)
+
+
+async def update_allergy(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    allergy_id: uuid.UUID,
+    data: s.AllergyUpdate,
+) -> Allergy:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"reactions"})
+    if data.reactions is not None:
+        changes["reactions"] = _reactions(data.reactions)
+    return await _update_fields(session, principal, ALLERGIES, patient_id, allergy_id, changes)
+
+
+# --- immunizations, procedures, care plans ---------------------------------------------
+
+
+async def add_immunization(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.ImmunizationCreate
+) -> Immunization:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = Immunization(
+        patient_id=patient_id, vaccine=_required_code(data.vaccine), **data.model_dump(exclude={"vaccine"})
+    )
+    return await _add(session, principal, IMMUNIZATIONS, row)
+
+
+async def add_procedure(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.ProcedureCreate
+) -> Procedure:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = Procedure(
+        patient_id=patient_id, code=_required_code(data.code), **data.model_dump(exclude={"code"})
+    )
+    return await _add(session, principal, PROCEDURES, row)
+
+
+async def add_care_plan(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.CarePlanCreate
+) -> CarePlan:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = CarePlan(
+        patient_id=patient_id,
+        category=_code(data.category),
+        goals=[
+            CarePlanGoal(position=i, code=_code(g.code), **g.model_dump(exclude={"code"}))
+            for i, g in enumerate(data.goals)
+        ],
+        activities=[
+            CarePlanActivity(position=i, code=_code(a.code), **a.model_dump(exclude={"code"}))
+            for i, a in enumerate(data.activities)
+        ],
+        **data.model_dump(exclude={"category", "goals", "activities"}),
+    )
+    return await _add(session, principal, CARE_PLANS, row)
+
+
+# --- encounters ------------------------------------------------------------------------
+
+
+async def add_encounter(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.EncounterCreate
+) -> Encounter:
+    await _prepare_write(session, principal, patient_id)
+    row = Encounter(
+        patient_id=patient_id,
+        type=_code(data.type),
+        reasons=[EncounterReason(position=i, code=_required_code(c)) for i, c in enumerate(data.reasons)],
+        notes=[],
+        **data.model_dump(exclude={"type", "reasons"}),
+    )
+    row.class_code = row.class_code.upper()
+    return await _add(session, principal, ENCOUNTERS, row)
+
+
+async def update_encounter(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    encounter_id: uuid.UUID,
+    data: s.EncounterUpdate,
+) -> Encounter:
+    return await _update_fields(
+        session, principal, ENCOUNTERS, patient_id, encounter_id, data.model_dump(exclude_unset=True)
+    )
+
+
+async def add_encounter_note(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    encounter_id: uuid.UUID,
+    data: s.EncounterNoteCreate,
+) -> EncounterNote:
+    """Clinical notes are append-only: a correction is a new note."""
+    repo.authorize(session, principal, patient_id, Access.CLINICAL_WRITE)
+    await repo.get_for_patient(session, Encounter, patient_id, encounter_id)
+    note = EncounterNote(
+        encounter_id=encounter_id,
+        author_id=principal.user_id,
+        author_display=principal.full_name,
+        text=data.text,
+    )
+    session.add(note)
+    await session.flush()
+    audit.record(
+        session,
+        action="Encounter.note_add",
+        resource_type="Encounter",
+        resource_id=encounter_id,
+        patient_id=patient_id,
+        details={"note": str(note.id)},
+    )
+    return note
+
+
+# --- observations ----------------------------------------------------------------------
+
+
+async def add_observation(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.ObservationCreate
+) -> Observation:
+    await _prepare_write(session, principal, patient_id, data.encounter_id)
+    row = Observation(
+        patient_id=patient_id,
+        code=_required_code(data.code),
+        value_code=_code(data.value_code),
+        interpretation=_code(data.interpretation),
+        components=[
+            ObservationComponent(
+                position=i,
+                code=_required_code(c.code),
+                value_code=_code(c.value_code),
+                **c.model_dump(exclude={"code", "value_code"}),
+            )
+            for i, c in enumerate(data.components)
+        ],
+        **data.model_dump(exclude={"code", "value_code", "interpretation", "components"}),
+    )
+    return await _add(session, principal, OBSERVATIONS, row)
+
+
+# --- medication requests ---------------------------------------------------------------
+
+
+def _same_text(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and " ".join(naming.fold(a or "").split()) == " ".join(naming.fold(b or "").split())
+
+
+def allergy_conflicts(
+    allergies: Sequence[Allergy], medication: s.Coding, ingredients: Sequence[s.Coding]
+) -> list[dict[str, Any]]:
+    """Recorded allergies the drug matches: by code (the same code, in the same system when both
+    name one) on the drug or any ingredient; else by display, case- and accent-insensitively,
+    when a code is missing or the two are coded in different systems."""
+    candidates = [("medication", medication)] + [("ingredient", c) for c in ingredients]
+    found: list[dict[str, Any]] = []
+    for allergy in allergies:
+        a = allergy.code
+        for on, drug in candidates:
+            by = None
+            same_system = a.system is None or drug.system is None or a.system == drug.system
+            if a.code and drug.code and same_system:
+                if a.code.strip().lower() == drug.code.strip().lower():
+                    by = "code"
+            elif _same_text(a.display, drug.display):
+                by = "display"
+            if by is not None:
+                found.append(
+                    {
+                        "allergy": {
+                            "id": str(allergy.id),
+                            "code": {"system": a.system, "code": a.code, "display": a.display},
+                            "criticality": allergy.criticality,
+                        },
+                        "matched": {
+                            "on": on,
+                            "by": by,
+                            "system": drug.system,
+                            "code": drug.code,
+                            "display": drug.display,
+                        },
+                    }
+                )
+                break
+    return found
+
+
+_OPEN_STATUSES = ("active", "on-hold", "draft")
+
+
+async def prescribe(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.MedicationRequestCreate
+) -> MedicationRequest:
+    await _prepare_write(session, principal, patient_id, data.encounter_id, access=Access.PRESCRIBE)
+    conflicts: list[dict[str, Any]] = []
+    if data.status in _OPEN_STATUSES:
+        conflicts = allergy_conflicts(
+            await repo.active_allergies(session, patient_id), data.medication, data.ingredients
+        )
+    if conflicts and not data.override_reason:
+        first = conflicts[0]
+        raise Conflict(
+            "The patient has a recorded allergy to this medication; send override_reason to prescribe anyway",
+            code="allergy_conflict",
+            details={"allergy": first["allergy"], "matched": first["matched"], "conflicts": conflicts},
+        )
+    row = MedicationRequest(
+        patient_id=patient_id,
+        medication=_required_code(data.medication),
+        route=_code(data.route),
+        ingredients=[
+            MedicationIngredient(position=i, code=_required_code(c)) for i, c in enumerate(data.ingredients)
+        ],
+        prescriber_id=principal.user_id,
+        prescriber_display=principal.full_name,
+        allergy_override_reason=data.override_reason if conflicts else None,
+        **data.model_dump(exclude={"medication", "route", "ingredients", "override_reason", "authored_at"}),
+        authored_at=data.authored_at or utcnow(),
+    )
+    await _add(
+        session,
+        principal,
+        MEDICATION_REQUESTS,
+        row,
+        {"medication": row.medication_display or row.medication_code},
+    )
+    if conflicts:
+        audit.record(
+            session,
+            action="prescription.allergy_override",
+            resource_type="MedicationRequest",
+            resource_id=row.id,
+            patient_id=patient_id,
+            details={"reason": data.override_reason, "conflicts": conflicts},
+        )
+    return row
+
+
+async def change_medication_request_status(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    request_id: uuid.UUID,
+    data: s.MedicationRequestStatusChange,
+) -> MedicationRequest:
+    repo.authorize(session, principal, patient_id, Access.PRESCRIBE)
+    # A conditional update decides between concurrent changes: only an open request moves.
+    result = await session.execute(
+        update(MedicationRequest)
+        .where(
+            MedicationRequest.id == request_id,
+            MedicationRequest.patient_id == patient_id,
+            MedicationRequest.status.in_(_OPEN_STATUSES),
+        )
+        .values(status=data.status, status_reason=data.reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = await repo.get_for_patient(session, MedicationRequest, patient_id, request_id)
+        raise Conflict(
+            f"This prescription is {current.status} and can no longer change",
+            code="invalid_status_transition",
+            details={"status": current.status},
+        )
+    audit.record(
+        session,
+        action="MedicationRequest.status_change",
+        resource_type="MedicationRequest",
+        resource_id=request_id,
+        patient_id=patient_id,
+        details={"status": data.status, "reason": data.reason},
+    )
+    return await repo.reload(session, MedicationRequest, request_id, MEDICATION_REQUESTS.options)
+
+
+# --- chart -----------------------------------------------------------------------------
+
+
+async def chart(session: AsyncSession, principal: Principal, patient_id: uuid.UUID) -> s.PatientChart:
+    """The summary: a fixed number of bounded queries, whatever the length of the history."""
+    repo.authorize(session, principal, patient_id, Access.CLINICAL_READ)
+    patient = await repo.get_patient(session, patient_id)
+    problems = await repo.active_problems(session, patient_id, limit=SUMMARY_LIMIT)
+    allergies = await repo.active_allergies(session, patient_id, limit=SUMMARY_LIMIT)
+    medications = await repo.active_medications(session, patient_id, limit=SUMMARY_LIMIT)
+    vitals = await repo.latest_observations(session, patient_id, VITAL_SIGN_CODES)
+    counts = await repo.history_counts(session, patient_id)
+    audit.record(
+        session,
+        action="patient.chart_read",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+    )
+    return s.PatientChart(
+        patient=s.PatientRead.model_validate(patient),
+        active_problems=[s.ConditionRead.model_validate(c) for c in problems],
+        allergies=[s.AllergyRead.model_validate(a) for a in allergies],
+        active_medications=[s.MedicationRequestRead.model_validate(m) for m in medications],
+        latest_vitals=[s.ObservationRead.model_validate(o) for o in vitals],
+        counts=s.HistoryCounts(**counts),
+        summary_limit=SUMMARY_LIMIT,
+    )
+
+
+def check_access(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID | None, access: Access
+) -> None:
+    """The access rule, for callers that must decide before calling a service (idempotent replays)."""
+    repo.authorize(session, principal, patient_id, access)
+
+
+def record_replay(session: AsyncSession, patient_id: uuid.UUID | None, resource_type: str, body: Any) -> None:
+    resource_id = body.get("id") if isinstance(body, dict) else None
+    if patient_id is None and resource_id is not None:  # a registration: the patient is the resource
+        patient_id = uuid.UUID(resource_id)
+    audit.record(
+        session,
+        action=f"{resource_type}.create_replayed",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+    )
