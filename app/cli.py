@@ -200,6 +200,55 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+@cli.command("import-fhir")
+def import_fhir(
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, help="Bundle (.json) or NDJSON files, or folders of them")
+    ],
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Import FHIR R4 data (Synthea folders, transaction/batch/collection Bundles, NDJSON).
+
+    Folders are searched recursively; organisations and practitioners are imported before
+    patients. Each patient bundle is all-or-nothing; re-importing the same files adds nothing."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.db import Database
+    from app.fhir import importer
+
+    files = importer.discover(paths)
+    if not files:
+        typer.echo("error: no .json or .ndjson files found", err=True)
+        raise typer.Exit(2)
+
+    async def work(settings: Settings) -> importer.ImportReport:
+        db = Database.from_settings(settings)
+        try:
+            with Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                disable=not progress,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("", total=len(files))
+                return await importer.import_paths(
+                    db, files, progress=lambda path: bar.update(task, advance=1, description=path.name[:60])
+                )
+        finally:
+            await db.dispose()
+
+    report = _run(work)
+    for line in importer.summary_lines(report):
+        typer.echo(line)
+    if report.problems:
+        raise typer.Exit(1)
+
+
 @cli.command()
 def openapi(
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout)")] = None,

@@ -142,34 +142,52 @@ def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The one error shape; under /fhir its FHIR twin, an OperationOutcome with the same status."""
+    if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
+        from app.fhir.outcome import fhir_error_response  # imported late: app.fhir imports this module
+
+        return fhir_error_response(status, code, message, details, headers)
+    return error_response(status, code, message, details, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _respond(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_validation_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
-            return error_response(400, "malformed_json", "The request body is not valid JSON", errors)
+            return _respond(request, 400, "malformed_json", "The request body is not valid JSON", errors)
         where = {str(e["loc"][0]) for e in errors if e["loc"]}
         message = "The request body is invalid" if where <= {"body"} else "The request is invalid"
-        return error_response(422, "validation_error", message, errors)
+        return _respond(request, 422, "validation_error", message, errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+        return _respond(request, exc.status_code, code, message, None, getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         # Services turn the constraints they expect into precise errors; this is the safety net
         # for a race they did not foresee: the database refused, so nothing was written.
         log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(409, "conflict", "The change conflicts with existing data; nothing was saved")
+        return _respond(
+            request, 409, "conflict", "The change conflicts with existing data; nothing was saved"
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal_error", "An unexpected error occurred; it has been logged")
+        return _respond(request, 500, "internal_error", "An unexpected error occurred; it has been logged")

@@ -20,9 +20,14 @@ from app.broker import Broker, create_broker
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from app.facilities.router import router as facilities_router
+from app.fhir.directory import router as fhir_directory_router
+from app.fhir.router import router as fhir_router
+from app.fhir.transaction import router as fhir_transaction_router
 from app.health import router as health_router
 from app.middleware import RequestContextMiddleware
 from app.patients.router import router as patients_router
+from app.staff.router import router as staff_router
 
 log = logging.getLogger("app")
 
@@ -70,6 +75,11 @@ def create_app(
     app.include_router(users_router)
     app.include_router(audit_router)
     app.include_router(patients_router)
+    app.include_router(fhir_router)
+    app.include_router(fhir_directory_router)
+    app.include_router(fhir_transaction_router)
+    app.include_router(staff_router)
+    app.include_router(facilities_router)
 
     from signaling.main import build_routes
 

@@ -3,7 +3,19 @@
 from app.audit import models as audit_models
 from app.auth import models as auth_models
 from app.db import Base
+from app.facilities import models as facility_models
+from app.fhir import bookkeeping as fhir_models
 from app.kit import idempotency as idempotency_models
 from app.patients import models as patient_models
+from app.staff import models as staff_models
 
-__all__ = ["Base", "audit_models", "auth_models", "idempotency_models", "patient_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "facility_models",
+    "fhir_models",
+    "idempotency_models",
+    "patient_models",
+    "staff_models",
+]

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ GENESIS_HASH = "0" * 64
 _PENDING_KEY = "audit_pending"  # recorded, waiting for the commit
 _SEALING_KEY = "audit_sealing"  # written by a commit that has not finished yet
 _ROLLED_BACK_KEY = "audit_rolled_back"  # their transaction was rolled back
+_MARKS_KEY = "audit_savepoint_marks"  # savepoint -> how many events were pending when it began
 
 
 @dataclass
@@ -182,10 +184,25 @@ def _sealed(session: Session) -> None:
     session.info.pop(_ROLLED_BACK_KEY, None)
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_began(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        # Weak keys: a savepoint's mark goes away with the savepoint, whatever its end.
+        marks = session.info.setdefault(_MARKS_KEY, weakref.WeakKeyDictionary())
+        marks[transaction] = len(session.info.get(_PENDING_KEY, []))
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _rolled_back(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.nested:
+        # A savepoint rolled back: what was recorded inside it did not happen; the outer
+        # transaction and its earlier events live on.
+        mark = session.info.get(_MARKS_KEY, {}).get(previous_transaction)
+        if mark is not None:
+            del session.info.get(_PENDING_KEY, [])[mark:]
+        return
     if previous_transaction.parent is not None:
-        return  # a savepoint: the outer transaction and its events live on
+        return
     moved = session.info.pop(_SEALING_KEY, []) + session.info.pop(_PENDING_KEY, [])
     if moved:
         session.info.setdefault(_ROLLED_BACK_KEY, []).extend(moved)

@@ -195,10 +195,13 @@ async def search_patients(
     mrn: str | None = None,
     identifier: tuple[str | None, str] | None = None,
     birth_dates: Sequence[tuple[str, date]] = (),
+    gender: str | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[Patient], int]:
     query: Select[Patient] = select(Patient).where(scope)
+    if gender is not None:
+        query = query.where(Patient.gender == gender)
     for token in name_tokens:
         query = query.where(
             Patient.id.in_(
@@ -272,6 +275,16 @@ async def get_for_patient(
     if row is None:
         raise NotFound(f"{model.__name__} not found")
     return row
+
+
+async def patient_of(session: AsyncSession, model: type[R], resource_id: uuid.UUID) -> uuid.UUID:
+    """The patient a clinical row belongs to (for reads by resource id alone, e.g. FHIR)."""
+    found = (
+        await session.execute(select(model.patient_id).where(model.id == resource_id))
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"{model.__name__} not found")
+    return found
 
 
 async def reload(

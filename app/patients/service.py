@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from app.audit import service as audit
+from app.auth.permissions import Perm
 from app.deps import Principal
 from app.errors import BadRequest, Conflict, NotFound
 from app.kit.time import utcnow
@@ -295,6 +296,7 @@ async def search_patients(
     mrn: str | None = None,
     identifier: str | None = None,
     birth_date: Sequence[str] = (),
+    gender: str | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[Patient], int]:
@@ -318,12 +320,19 @@ async def search_patients(
         mrn=mrn,
         identifier=parse_identifier_param(identifier) if identifier else None,
         birth_dates=[parse_date_param(v) for v in birth_date],
+        gender=gender,
         limit=limit,
         offset=offset,
     )
     criteria = sorted(
         k
-        for k, v in {"name": name, "mrn": mrn, "identifier": identifier, "birth_date": birth_date}.items()
+        for k, v in {
+            "name": name,
+            "mrn": mrn,
+            "identifier": identifier,
+            "birth_date": birth_date,
+            "gender": gender,
+        }.items()
         if v
     )
     # One event for the search, plus one per patient disclosed: "who has seen my record" is
@@ -386,6 +395,44 @@ MEDICATION_REQUESTS = Kind(
     (selectinload(MedicationRequest.ingredients),),
     (MedicationRequest.authored_at.desc(),),
 )
+
+
+KINDS_BY_TYPE: dict[str, Kind[Any]] = {
+    k.resource_type: k
+    for k in (
+        ENCOUNTERS,
+        CONDITIONS,
+        ALLERGIES,
+        IMMUNIZATIONS,
+        PROCEDURES,
+        OBSERVATIONS,
+        CARE_PLANS,
+        MEDICATION_REQUESTS,
+    )
+}
+
+
+async def existing_sources(
+    session: AsyncSession, resource_type: str, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """(source_system, source_id) -> row id, for the source records imported already.
+
+    For importers deciding "new or seen before" in one query per type instead of one per
+    resource. It answers only that (ids, no clinical content), so it needs no principal; the
+    importer holds clinical:write to get this far."""
+    model = KINDS_BY_TYPE[resource_type].model
+    found: dict[tuple[str, str], uuid.UUID] = {}
+    unique = sorted(set(pairs))
+    for start in range(0, len(unique), 500):
+        by_system: dict[str, list[str]] = {}
+        for system, value in unique[start : start + 500]:
+            by_system.setdefault(system, []).append(value)
+        query = select(model.source_system, model.source_id, model.id).where(
+            or_(*(and_(model.source_system == s, model.source_id.in_(v)) for s, v in by_system.items()))
+        )
+        for found_system, found_id, row_id in (await session.execute(query)).all():
+            found[(str(found_system), str(found_id))] = row_id
+    return found
 
 
 async def _check_encounter(
@@ -482,6 +529,28 @@ async def get_resource(
         patient_id=patient_id,
     )
     return row
+
+
+async def locate(
+    session: AsyncSession, principal: Principal, kind: Kind[R], resource_id: uuid.UUID, access: Access
+) -> uuid.UUID:
+    """The patient of a clinical resource known only by its id (FHIR reads and updates), after
+    the access check: a resource of a record the principal may not see is a plain 404."""
+    try:
+        patient_id = await repo.patient_of(session, kind.model, resource_id)
+    except NotFound:
+        if not principal.has(Perm.SELF_SERVICE):  # staff without the permission: 403, not 404
+            repo.authorize(session, principal, None, access)
+        raise  # a portal user gets the 404 of someone else's resource: ids disclose nothing
+    repo.authorize(session, principal, patient_id, access)
+    return patient_id
+
+
+async def get_resource_by_id(
+    session: AsyncSession, principal: Principal, kind: Kind[R], resource_id: uuid.UUID
+) -> R:
+    patient_id = await locate(session, principal, kind, resource_id, Access.CLINICAL_READ)
+    return await get_resource(session, principal, kind, patient_id, resource_id)
 
 
 def _filters_for(kind: Kind[Any], **values: Any) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:

@@ -1,3 +1,4 @@
+import type { ReactElement } from "react";
 import { BrowserRouter, Route, Routes } from "react-router";
 import { AuthProvider } from "./auth/AuthContext";
 import type { AuthSession } from "./auth/session";
@@ -7,9 +8,18 @@ import { allPages } from "./nav";
 import { HomePage } from "./pages/HomePage";
 import { LoginPage } from "./pages/LoginPage";
 import { ModulePage, NotFoundPage, SectionIndex } from "./pages/ModulePage";
+import { ChartPage } from "./patients/ChartPage";
+import { PatientSearchPage } from "./patients/PatientSearchPage";
+import { RegisterPatientPage } from "./patients/RegisterPatientPage";
+
+/** Modules that have landed; the rest show their placeholder. */
+const SCREENS: Record<string, () => ReactElement> = {
+  patients: () => <PatientSearchPage />,
+};
 
 export function AppRoutes() {
   const pages = allPages().filter((p) => p.path !== "/");
+  const patients = pages.find((p) => p.id === "patients")!;
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
@@ -27,11 +37,31 @@ export function AppRoutes() {
             path={page.path}
             element={
               <RequirePage page={page}>
-                {page.children ? <SectionIndex page={page} /> : <ModulePage page={page} />}
+                {page.children ? (
+                  <SectionIndex page={page} />
+                ) : (
+                  (SCREENS[page.id]?.() ?? <ModulePage page={page} />)
+                )}
               </RequirePage>
             }
           />
         ))}
+        <Route
+          path="/patients/new"
+          element={
+            <RequirePage page={patients}>
+              <RegisterPatientPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/patients/:id"
+          element={
+            <RequirePage page={patients}>
+              <ChartPage />
+            </RequirePage>
+          }
+        />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -96,9 +96,17 @@ describe("the rendered shell", () => {
 
   it("opens a permitted module's placeholder from the nav", async () => {
     const { user } = await signIn(makeMe({ permissions: [...ROLE_PERMISSIONS.doctor] }));
+    await user.click(within(screen.getByRole("navigation", { name: "Main" })).getByRole("link", { name: "Monitoring" }));
+    expect(await screen.findByRole("heading", { level: 1, name: "Monitoring" })).toBeInTheDocument();
+    expect(screen.getByText("Coming soon")).toBeInTheDocument();
+  });
+
+  it("opens the patient search (a landed module) from the nav", async () => {
+    const { user } = await signIn(makeMe({ permissions: [...ROLE_PERMISSIONS.doctor] }));
     await user.click(within(screen.getByRole("navigation", { name: "Main" })).getByRole("link", { name: "Patients" }));
     expect(await screen.findByRole("heading", { level: 1, name: "Patients" })).toBeInTheDocument();
-    expect(screen.getByText("Coming soon")).toBeInTheDocument();
+    expect(screen.getByLabelText("Name, MRN or identifier")).toHaveFocus();
+    expect(screen.queryByText("Coming soon")).not.toBeInTheDocument();
   });
 
   it("keeps patients out of staff pages", async () => {

@@ -122,3 +122,19 @@ async def test_cli_audit_verify_names_the_tampered_row(fresh_database_url):
         assert "edited: seq 1 " in bad.stderr
     finally:
         await db.dispose()
+
+
+async def test_events_inside_a_rolled_back_savepoint_are_dropped(db):
+    async with db.sessionmaker() as s:
+        audit.record(s, action="kept.before", resource_type="Patient")
+        try:
+            async with s.begin_nested():
+                audit.record(s, action="dropped", resource_type="Patient")
+                raise RuntimeError("entry failed")
+        except RuntimeError:
+            pass
+        async with s.begin_nested():
+            audit.record(s, action="kept.after", resource_type="Patient")
+        await s.commit()
+        actions = [r.action for r in (await s.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars()]
+    assert actions == ["kept.before", "kept.after"]

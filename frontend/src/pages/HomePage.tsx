@@ -3,6 +3,7 @@ import { useAuth } from "../auth/AuthContext";
 import { rolesLabel } from "../auth/permissions";
 import { Icon } from "../components/Icon";
 import { isPortalUser, navFor } from "../nav";
+import { MyHealth } from "../patients/ChartPage";
 
 function greeting(hour: number): string {
   if (hour < 12) return "Good morning";
@@ -30,6 +31,13 @@ export function HomePage() {
           {portal ? " — here is everything about your care in one place." : " — here is what you can work on today."}
         </p>
       </div>
+
+      {portal && (
+        <div className="my-health">
+          <h2 className="section-title">Your health record</h2>
+          <MyHealth />
+        </div>
+      )}
 
       <h2 className="section-title">{portal ? "Your care" : "Your modules"}</h2>
       <ul className="card-grid">

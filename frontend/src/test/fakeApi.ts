@@ -9,16 +9,20 @@ export interface FakeApiOptions {
   users?: Record<string, { password: string; me: Me }>;
   /** Artificial latency for /api/auth/refresh, so concurrent callers really overlap. */
   refreshDelayMs?: number;
+  /** Other endpoints (authenticated requests only); answer null to fall through to a 404. */
+  routes?: Route;
 }
 
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export type Route = (req: Request, url: URL, username: string) => Response | null | Promise<Response | null>;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(body === null ? null : JSON.stringify(body), {
     status,
     headers: { "Content-Type": "application/json", ...headers },
   });
 }
 
-function err(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+export function err(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
   return json(status, { error: { code, message, details: null } }, headers);
 }
 
@@ -112,6 +116,13 @@ export function fakeApi(options: FakeApiOptions = {}) {
       const username = liveAccess.get(bearer);
       if (!username) return err(401, "invalid_token", "Invalid token");
       return json(200, users[username]?.me);
+    }
+    if (options.routes && url.pathname.startsWith("/api/")) {
+      if (!bearer) return err(401, "not_authenticated", "Authentication required");
+      const username = liveAccess.get(bearer);
+      if (!username) return err(401, "invalid_token", "Invalid token");
+      const answer = await options.routes(req, url, username);
+      if (answer) return answer;
     }
     return err(404, "not_found", "Not found");
   };

@@ -1,0 +1,1 @@
+"""Facilities: the organisations of the hospital network (and those it exchanges data with)."""

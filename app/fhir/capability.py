@@ -1,0 +1,150 @@
+"""The CapabilityStatement: built from the same tables the router and search use, so it lists
+exactly what is implemented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.fhir import search as fs
+from app.fhir.mappers import base as mb
+
+SOFTWARE_VERSION = "0.1.0"
+
+# Interactions beyond read + search-type, per resource type.
+CREATE = {"Patient", "Condition", "AllergyIntolerance", "Observation", "MedicationRequest"}
+UPDATE = {
+    "Patient": "The resource replaces the demographics we keep (the MRN is ours and cannot change).",
+    "Condition": "Changes clinicalStatus, verificationStatus, abatement and note; the code cannot change.",
+    "AllergyIntolerance": "Changes status, criticality, note and reactions; the code cannot change.",
+    "MedicationRequest": "Only a status change to stopped, cancelled or completed (statusReason: why).",
+}
+
+_STRICT = (
+    "Search is strict: an unknown parameter, a modifier or an unsupported combination is a 400"
+    " OperationOutcome (never silently ignored). Paging: _count (default 50, at most 200) and _offset;"
+    " Bundle.link next/previous carry them. Clinical searches need patient (a patient's own token"
+    " defaults to their record)."
+)
+
+
+def _param(name: str, type_: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "type": type_, "documentation": doc}
+
+
+def _patient_resource() -> dict[str, Any]:
+    return {
+        "type": "Patient",
+        "profile": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type"},
+            {"code": "create"},
+            {"code": "update", "documentation": UPDATE["Patient"]},
+        ],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "searchParam": [
+            _param("_id", "token", "The patient id; cannot be combined with other parameters"),
+            _param("name", "string", "Prefix of any name part, case- and accent-insensitive; words AND-ed"),
+            _param("family", "string", "Matched like name (any name part), AND-ed with name and given"),
+            _param("given", "string", "Matched like name (any name part), AND-ed with name and family"),
+            _param("identifier", "token", f"system|value or value; our MRN has system {_mrn_system()}"),
+            _param("birthdate", "date", "YYYY-MM-DD with eq/ge/le/gt/lt; repeat to AND"),
+            _param("gender", "token", "male, female, other, unknown"),
+        ],
+        "operation": [
+            {
+                "name": "everything",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                "documentation": "The Patient and its "
+                + ", ".join(_everything())
+                + " as one searchset, paged with _count/_offset",
+            }
+        ],
+    }
+
+
+def _mrn_system() -> str:
+    from app.patients.repository import MRN_SYSTEM
+
+    return MRN_SYSTEM
+
+
+def _everything() -> tuple[str, ...]:
+    from app.fhir.router import EVERYTHING_TYPES
+
+    return EVERYTHING_TYPES
+
+
+def _clinical_resource(spec: fs.ClinicalType) -> dict[str, Any]:
+    interactions: list[dict[str, Any]] = [{"code": "read"}, {"code": "search-type"}]
+    if spec.resource_type in CREATE:
+        interactions.append({"code": "create"})
+    if spec.resource_type in UPDATE:
+        interactions.append({"code": "update", "documentation": UPDATE[spec.resource_type]})
+    params = [
+        _param(p, "reference", "Patient/{id} (required unless a patient's own token)")
+        for p in spec.patient_params
+    ]
+    for name, param in spec.params.items():
+        params.append(_param(name, "date" if param.kind == "date" else "token", param.doc))
+    resource: dict[str, Any] = {
+        "type": spec.resource_type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{spec.resource_type}",
+        "interaction": interactions,
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "searchParam": params,
+    }
+    if spec.resource_type == "MedicationRequest":
+        resource["documentation"] = (
+            "Create is checked against the patient's recorded allergies (drug and contained-Medication"
+            " ingredients): a match is a 409 OperationOutcome (code allergy_conflict) unless the request"
+            f" carries the extension {mb.EXT_ALLERGY_OVERRIDE} with valueString = the reason, which is"
+            " audited. The requester is the authenticated prescriber."
+        )
+    return resource
+
+
+def statement(base: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "hospital-hub",
+        "status": "active",
+        "date": "2026-01-01",
+        "publisher": "Hospital Hub",
+        "kind": "instance",
+        "software": {"name": "Hospital Hub", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "Hospital Hub FHIR R4 facade", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": _STRICT,
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "OAuth",
+                                }
+                            ],
+                            "text": "Bearer access token from POST /api/auth/token",
+                        }
+                    ],
+                    "description": "Every interaction except GET /fhir/metadata needs a bearer token. Access"
+                    " follows the native API: staff by permission; a patient's token sees only their own"
+                    " compartment (anything else is 404).",
+                },
+                "resource": [
+                    _patient_resource(),
+                    *(_clinical_resource(spec) for spec in fs.CLINICAL.values()),
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,360 @@
+"""Shared pieces of the FHIR mappers: the reference resolver, errors, and data-type helpers.
+
+Inbound (``from_fhir``): a FHIR R4 JSON dict (as parsed by ``json``: numbers may be ``float``,
+``int`` or ``Decimal``) becomes a patients ``...Create`` schema. References to the patient, the
+encounter and practitioners are resolved by the caller's ``ReferenceResolver`` (the importer
+resolves ``urn:uuid:`` and conditional references; the REST API resolves ``Patient/{id}``).
+Unknown or unsupported elements are ignored; a missing required element or a value we cannot
+store raises ``MappingError`` (an ``AppError``: 400 ``invalid_resource``), naming the FHIR path.
+
+Outbound (``to_fhir``): one of our rows or read schemas becomes a FHIR R4 JSON dict that
+validates against ``fhir.resources.R4B``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.errors import BadRequest
+from app.patients import schemas as s
+
+# Our own extensions and code systems (documented in the CapabilityStatement).
+HUB_BASE = "https://hospital-hub.example/fhir"
+EXT_ALLERGY_OVERRIDE = f"{HUB_BASE}/StructureDefinition/allergy-override-reason"
+EXT_PROVENANCE = f"{HUB_BASE}/StructureDefinition/source-identifier"
+UCUM = "http://unitsofmeasure.org"
+PATIENT_KEYED = ("Immunization", "AllergyIntolerance")  # the patient is ``.patient``, not ``.subject``
+
+
+class MappingError(BadRequest):
+    """A FHIR resource we cannot map: missing required element or a value we cannot store."""
+
+    code = "invalid_resource"
+
+    def __init__(self, message: str, *, path: str | None = None, issues: list[dict[str, Any]] | None = None):
+        details: dict[str, Any] = {}
+        if path:
+            details["path"] = path
+        if issues:
+            details["issues"] = issues
+        super().__init__(message, details=details or None)
+        self.path = path
+        self.issues = issues or ([{"path": path, "message": message}] if path else [])
+
+
+class ReferenceResolver(Protocol):
+    """Turns FHIR references inside a resource into our ids. Implemented by the importer (bundle
+    ``urn:uuid:`` and conditional references) and by the REST API (``Patient/{id}``)."""
+
+    @property
+    def source_system(self) -> str | None:
+        """The system recorded with a resource's own ``id`` as its provenance (e.g. the Synthea
+        URL), so re-importing the same resource is recognised; None: only ``identifier`` counts."""
+        ...
+
+    def patient_id(self, reference: str) -> uuid.UUID:
+        """Our patient id for ``subject.reference``; raise ``MappingError`` if unknown."""
+        ...
+
+    def encounter_id(self, reference: str) -> uuid.UUID | None:
+        """Our encounter id, or None when it is not (yet) known: the link is then dropped."""
+        ...
+
+    def practitioner(self, reference: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """(identifier, display) of a practitioner Reference; identifier as ``system|value``."""
+        ...
+
+
+# --- inbound helpers -------------------------------------------------------------------
+
+
+def require(resource: Mapping[str, Any], key: str, path: str) -> Any:
+    value = resource.get(key)
+    if value in (None, "", [], {}):
+        raise MappingError(f"{path}.{key} is required", path=f"{path}.{key}")
+    return value
+
+
+def check_type(resource: Mapping[str, Any], expected: str) -> None:
+    if not isinstance(resource, Mapping):
+        raise MappingError(f"a {expected} resource must be a JSON object")
+    got = resource.get("resourceType")
+    if got != expected:
+        raise MappingError(f"expected resourceType {expected}, got {got!r}", path="resourceType")
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text).strip()
+    return text[:limit] if text else None
+
+
+def coding(value: Mapping[str, Any] | None) -> s.Coding | None:
+    """A FHIR Coding -> our Coding (None when it has neither code nor display)."""
+    if not isinstance(value, Mapping):
+        return None
+    code = _clip(value.get("code"), 10_000)
+    display = _clip(value.get("display"), 255)
+    if code is None and display is None:
+        return None
+    if code is not None and len(code) > 64:
+        raise MappingError(f"code {code[:70]!r} is longer than 64 characters")
+    return s.Coding(system=_clip(value.get("system"), 190), code=code, display=display)
+
+
+def concept(value: Mapping[str, Any] | None, path: str = "", *, required: bool = False) -> s.Coding | None:
+    """A CodeableConcept -> our one Coding: the first coding with a code, display falling back to
+    ``text``; a text-only concept keeps the text as display."""
+    if isinstance(value, Mapping):
+        text = _clip(value.get("text"), 255)
+        codings = [c for c in value.get("coding") or [] if isinstance(c, Mapping)]
+        for c in sorted(codings, key=lambda c: not c.get("code")):
+            found = coding({**c, "display": c.get("display") or text})
+            if found is not None:
+                return found
+        if text:
+            return s.Coding(display=text)
+    if required:
+        raise MappingError(f"{path} needs a coding or a text", path=path)
+    return None
+
+
+def code_of(value: Mapping[str, Any] | None) -> str | None:
+    """The code of a CodeableConcept's first coding (status-like concepts)."""
+    found = concept(value)
+    return found.code if found is not None else None
+
+
+def first(items: Any) -> Any:
+    if isinstance(items, list) and items:
+        return items[0]
+    return None
+
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def when(value: Any, path: str) -> datetime | None:
+    """A FHIR date/dateTime/instant -> an aware datetime (a partial date: its start, in UTC)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time(), UTC)
+    else:
+        text = str(value).strip()
+        if _DATE.match(text):
+            parts = [int(p) for p in text.split("-")] + [1, 1]
+            parsed = datetime(parts[0], parts[1], parts[2], tzinfo=UTC)
+        else:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise MappingError(f"{path} is not a FHIR dateTime: {text!r}", path=path) from exc
+    if parsed.tzinfo is None:
+        raise MappingError(f"{path} has a time but no time zone", path=path)
+    return parsed
+
+
+def day(value: Any, path: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]) if len(str(value)) >= 10 else None
+    except ValueError as exc:
+        raise MappingError(f"{path} is not a FHIR date: {value!r}", path=path) from exc
+
+
+def decimal(value: Any, path: str, places: int = 6) -> Decimal | None:
+    """A JSON number (float, int, Decimal or numeric string) -> Decimal rounded to ``places``."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+        if not number.is_finite():
+            raise InvalidOperation
+        return number.quantize(Decimal(1).scaleb(-places)).normalize()
+    except InvalidOperation as exc:
+        raise MappingError(f"{path} is not a number: {value!r}", path=path) from exc
+
+
+def quantity_unit(q: Mapping[str, Any]) -> str | None:
+    """The UCUM code when the quantity is UCUM-coded, else its human unit."""
+    if q.get("system") == UCUM and q.get("code"):
+        return _clip(q.get("code"), 64)
+    return _clip(q.get("unit") or q.get("code"), 64)
+
+
+def texts(notes: Any) -> str | None:
+    """Annotation[] -> one text (paragraphs)."""
+    parts = [str(n.get("text")).strip() for n in notes or [] if isinstance(n, Mapping) and n.get("text")]
+    return "\n\n".join(parts)[:20_000] or None
+
+
+def provenance(resource: Mapping[str, Any], refs: ReferenceResolver) -> dict[str, str]:
+    """source_system/source_id: the resource's first identifier with system and value (a
+    business key), else its ``id`` under the resolver's source system; empty when neither."""
+    for ident in resource.get("identifier") or []:
+        if isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
+            return {"source_system": str(ident["system"])[:190], "source_id": str(ident["value"])[:190]}
+    rid = resource.get("id")
+    system = refs.source_system
+    if rid and system:
+        return {"source_system": system[:190], "source_id": str(rid)[:190]}
+    return {}
+
+
+def subject(resource: Mapping[str, Any], refs: ReferenceResolver, key: str = "subject") -> uuid.UUID:
+    ref = resource.get(key)
+    kind = resource.get("resourceType", "resource")
+    if not isinstance(ref, Mapping) or not ref.get("reference"):
+        raise MappingError(f"{kind}.{key} must reference the patient", path=f"{kind}.{key}")
+    return refs.patient_id(str(ref["reference"]))
+
+
+def patient_of(resource: Mapping[str, Any], refs: ReferenceResolver) -> uuid.UUID:
+    """Our patient id for a clinical resource (``patient`` on Immunization and
+    AllergyIntolerance, ``subject`` elsewhere)."""
+    key = "patient" if resource.get("resourceType") in PATIENT_KEYED else "subject"
+    return subject(resource, refs, key)
+
+
+def encounter(resource: Mapping[str, Any], refs: ReferenceResolver) -> uuid.UUID | None:
+    ref = resource.get("encounter") or resource.get("context")
+    if isinstance(ref, Mapping) and ref.get("reference"):
+        return refs.encounter_id(str(ref["reference"]))
+    return None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(schema: type[M], data: dict[str, Any], resource_type: str) -> M:
+    """Validate the mapped fields into our schema; a refusal names the fields."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        issues = [
+            {"path": ".".join(str(p) for p in e["loc"]) or resource_type, "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{i['path']}: {i['message']}" for i in issues[:5])
+        raise MappingError(f"{resource_type} cannot be stored: {summary}", issues=issues) from exc
+
+
+def one_of(value: Any, allowed: Iterable[str], path: str, default: str | None = None) -> str | None:
+    if value in (None, ""):
+        return default
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise MappingError(f"{path} {value!r} is not supported (one of: {', '.join(allowed)})", path=path)
+    return str(value)
+
+
+# --- outbound helpers ------------------------------------------------------------------
+
+
+def fhir_instant(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def fhir_number(value: Decimal | None) -> float | int | None:
+    """FHIR decimals travel as JSON numbers. Our quantities have at most 18 digits, which a
+    float's shortest repr writes back exactly ("120.5" stays 120.5)."""
+    if value is None:
+        return None
+    normal = value.normalize()
+    if normal == normal.to_integral_value():
+        return int(normal)
+    return float(normal)
+
+
+def fhir_coding(c: s.Coding | Any | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    out = {k: getattr(c, k, None) for k in ("system", "code", "display")}
+    out = {k: v for k, v in out.items() if v is not None}
+    return out or None
+
+
+def fhir_concept(c: s.Coding | Any | None, text: str | None = None) -> dict[str, Any] | None:
+    coded = fhir_coding(c)
+    if coded is None:
+        return {"text": text} if text else None
+    if set(coded) == {"display"}:  # a text-only concept
+        return {"text": coded["display"]}
+    out: dict[str, Any] = {"coding": [coded]}
+    if coded.get("display"):
+        out["text"] = coded["display"]
+    return out
+
+
+def system_concept(system: str, code: str | None) -> dict[str, Any] | None:
+    return {"coding": [{"system": system, "code": code}]} if code else None
+
+
+def ref(resource_type: str, rid: uuid.UUID | None, display: str | None = None) -> dict[str, Any] | None:
+    if rid is None:
+        return None
+    out: dict[str, Any] = {"reference": f"{resource_type}/{rid}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def practitioner_ref(identifier: str | None, display: str | None) -> dict[str, Any] | None:
+    """A logical reference: we keep the practitioner's identifier (``system|value``), not a row."""
+    if not identifier and not display:
+        return None
+    out: dict[str, Any] = {"type": "Practitioner"}
+    if identifier:
+        system, sep, value = identifier.partition("|")
+        out["identifier"] = {"system": system, "value": value} if sep and system else {"value": identifier}
+    if display:
+        out["display"] = display
+    return out
+
+
+def source_identifier(obj: Any) -> list[dict[str, Any]]:
+    if getattr(obj, "source_system", None) and getattr(obj, "source_id", None):
+        return [{"system": obj.source_system, "value": obj.source_id}]
+    return []
+
+
+def meta(obj: Any) -> dict[str, Any]:
+    return {"lastUpdated": fhir_instant(obj.updated_at)}
+
+
+def clean(value: Any) -> Any:
+    """Drop None, empty lists and empty objects (FHIR forbids empty elements)."""
+    if isinstance(value, dict):
+        out = {k: clean(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        items = [clean(v) for v in value]
+        return [v for v in items if v not in (None, [], {}, "")]
+    return value
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def as_read(schema: type[R], obj: Any) -> R:
+    """Accept a read schema or an ORM row."""
+    return obj if isinstance(obj, schema) else schema.model_validate(obj)
+
+
+Mapper = Callable[[Any], dict[str, Any]]

@@ -1,0 +1,1 @@
+"""The staff directory: practitioners, their identifiers (NPI) and qualifications."""
