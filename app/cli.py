@@ -162,11 +162,58 @@ def seed_demo() -> None:
         raise typer.Exit(2)
     created = _run(lambda s: _with_session(s, work))
     typer.echo(f"demo users: {len(created)} created, {len(DEMO_USERS) - len(created)} already there")
+    patients = _run(_seed_demo_patients)
+    typer.echo(f"demo patients: {patients} (the `patient` login sees its own chart)")
+
     typer.echo("")
     typer.echo(f"  Demo logins (password for all: {DEMO_PASSWORD})")
     for username, name, role in DEMO_USERS:
         typer.echo(f"    {username:<13} {role:<13} {name}")
     typer.echo("")
+
+
+async def _seed_demo_patients(settings: Settings) -> str:
+    """Import the generated demo charts through the real importer and link the demo portal
+    account to its record. Idempotent: a second run finds everything unchanged."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from app.auth import service as auth_service
+    from app.auth.models import User
+    from app.auth.schemas import UserUpdate
+    from app.context import current_context
+    from app.db import Database
+    from app.demo import DEMO_SYSTEM, PORTAL_PATIENT, write_demo_bundles
+    from app.fhir import importer
+    from app.patients import service as patients
+
+    current_context().client_address = "cli"
+    db = Database.from_settings(settings)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            paths = write_demo_bundles(Path(folder), datetime.now(UTC).date())
+            report = await importer.import_paths(db, paths)
+        if report.problems:
+            raise RuntimeError(f"demo import failed: {report.problems[0]}")
+        async with db.sessionmaker() as session:
+            principal = await importer.system_principal(session)
+            found, _ = await patients.search_patients(
+                session, principal, identifier=f"{DEMO_SYSTEM}|{PORTAL_PATIENT}", limit=1, offset=0
+            )
+            user = (await session.execute(select(User).where(User.username == "patient"))).scalar_one()
+            if found and user.patient_id != found[0].id:
+                await auth_service.update_user(
+                    session, user.id, UserUpdate(patient_id=found[0].id), acting_user_id=None
+                )
+            await session.commit()
+        done = report.counts.get("Patient")
+        created_n = done[importer.CREATED] if done else 0
+        unchanged_n = done[importer.UNCHANGED] if done else 0
+        return f"{created_n} created, {unchanged_n} already there"
+    finally:
+        await db.dispose()
 
 
 @audit_cli.command("verify")

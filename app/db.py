@@ -117,6 +117,10 @@ class Database:
     """The process's engine and session factory (tests swap the factory for a savepoint-bound one)."""
 
     def __init__(self, engine: AsyncEngine, *, audit_key: bytes) -> None:
+        # Foreign keys between modules are declared by table name: every module's models must
+        # be registered before the first query, whoever opens the database (app, CLI, bench).
+        import app.models  # noqa: F401
+
         self.engine = engine
         self.audit_key = audit_key
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.auth.models import User
 from app.db import Database
+from app.patients.models import Patient
 from tests.conftest import make_settings, run_cli
 
 
@@ -13,8 +14,20 @@ async def test_seed_demo_is_idempotent_and_prints_logins(fresh_database_url):
     first = await run_cli(fresh_database_url, "seed-demo")
     assert first.returncode == 0, first.stderr
     assert "7 created" in first.stdout and "hospital-demo" in first.stdout
+    assert "demo patients: 5 created, 0 already there" in first.stdout
     second = await run_cli(fresh_database_url, "seed-demo")
     assert "0 created, 7 already there" in second.stdout
+    assert "demo patients: 0 created, 5 already there" in second.stdout
+    db = Database.from_settings(make_settings(fresh_database_url))
+    try:
+        async with db.sessionmaker() as s:
+            portal = (await s.execute(select(User).where(User.username == "patient"))).scalar_one()
+            chart_owner = (
+                await s.execute(select(Patient).where(Patient.id == portal.patient_id))
+            ).scalar_one()
+    finally:
+        await db.dispose()
+    assert chart_owner.mrn  # the demo portal login is linked to a real chart
 
 
 async def test_create_user_validates_roles_and_creates(fresh_database_url):
@@ -88,8 +101,9 @@ async def test_audit_verify_prints_an_anchor_and_checks_it(fresh_database_url):
     await run_cli(fresh_database_url, "seed-demo")
     r = await run_cli(fresh_database_url, "audit", "verify")
     anchor = r.stdout.split("anchor: ")[1].split()[0]
-    assert anchor.startswith("7:")
+    assert int(anchor.split(":")[0]) > 7
     ok = await run_cli(fresh_database_url, "audit", "verify", "--expect", anchor)
     assert ok.returncode == 0, ok.stderr
-    gone = await run_cli(fresh_database_url, "audit", "verify", "--expect", "9:" + "0" * 64)
-    assert gone.returncode == 1 and "anchored row seq 9 is gone" in gone.stderr
+    beyond = int(anchor.split(":")[0]) + 5
+    gone = await run_cli(fresh_database_url, "audit", "verify", "--expect", f"{beyond}:" + "0" * 64)
+    assert gone.returncode == 1 and f"anchored row seq {beyond} is gone" in gone.stderr

@@ -20,9 +20,10 @@ class User(UUIDPk, Timestamps, Base):
     full_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
-    # The patient record a portal user may see (role patient). The patients module owns the
-    # table; the foreign key is added with it.
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # The patient record a portal user may see (role patient); the patients module owns it.
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="SET NULL"), index=True, unique=True
+    )
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     roles: Mapped[list[UserRole]] = relationship(

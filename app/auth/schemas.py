@@ -79,3 +79,5 @@ class UserUpdate(BaseModel):
     roles: Annotated[list[Role] | None, Field(min_length=1, max_length=7)] = None
     is_active: bool | None = None
     password: Password | None = None
+    # The patient record a portal account sees; send null to unlink.
+    patient_id: uuid.UUID | None = None

@@ -146,6 +146,11 @@ async def update_user(
         user.is_active = data.is_active
         if not data.is_active:
             await _revoke_all_sessions(session, user.id, "user_deactivated")
+    if "patient_id" in data.model_fields_set and data.patient_id != user.patient_id:
+        if data.patient_id is not None and Role.PATIENT.value not in user.role_names:
+            raise BadRequest("Only a patient account can be linked to a patient record", code="not_a_patient")
+        changes["patient_id"] = {"from": str(user.patient_id), "to": str(data.patient_id)}
+        user.patient_id = data.patient_id
     if data.password is not None:
         user.password_hash = await passwords.hash_password(data.password)
         user.password_changed_at = _now()
@@ -155,7 +160,10 @@ async def update_user(
         try:
             await session.flush()
         except IntegrityError as exc:
-            raise Conflict("That email is already in use", code="user_exists") from exc
+            raise Conflict(
+                "That email is in use, or that patient record is missing or linked to another account",
+                code="user_conflict",
+            ) from exc
         action = "user.roles_change" if "roles" in changes else "user.update"
         audit.record(session, action=action, resource_type=USER, resource_id=user.id, details=changes)
     return user

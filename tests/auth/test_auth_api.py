@@ -283,3 +283,25 @@ async def test_user_fields_are_normalised_and_search_is_literal(client, db):
         assert [u["username"] for u in found.json()["items"]] == expected, q
     bad_id = await client.get("/api/users/not-a-uuid", headers=bearer(admin))
     assert bad_id.json()["error"]["message"] == "The request is invalid"
+
+
+async def test_portal_accounts_link_to_one_patient_record(client, db):
+    from tests.patients.helpers import register
+
+    await make_user(db, username="root4", role="admin")
+    nurse_id = await make_user(db, username="nurse4", role="nurse")
+    portal_id = await make_user(db, username="portal4", role="patient")
+    admin = await login(client, "root4")
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = await client.patch(f"/api/users/{nurse_id}", headers=bearer(admin), json={"patient_id": missing})
+    assert_error(r, 400, "not_a_patient")
+    r = await client.patch(f"/api/users/{portal_id}", headers=bearer(admin), json={"patient_id": missing})
+    assert_error(r, 409, "user_conflict")  # no such patient record: the foreign key refuses
+    chart = await register(client, bearer(admin))
+    r = await client.patch(f"/api/users/{portal_id}", headers=bearer(admin), json={"patient_id": chart["id"]})
+    assert r.status_code == 200 and r.json()["patient_id"] == chart["id"]
+    portal = await login(client, "portal4")
+    assert (await client.get("/api/auth/me", headers=bearer(portal))).json()["patient_id"] == chart["id"]
+    other_id = await make_user(db, username="portal5", role="patient")
+    r = await client.patch(f"/api/users/{other_id}", headers=bearer(admin), json={"patient_id": chart["id"]})
+    assert_error(r, 409, "user_conflict")  # one record, one portal account

@@ -2702,6 +2702,8 @@ export interface components {
             is_active?: boolean | null;
             /** Password */
             password?: string | null;
+            /** Patient Id */
+            patient_id?: string | null;
             /** Roles */
             roles?: components["schemas"]["Role"][] | null;
         };
