@@ -7,6 +7,7 @@ Every 4xx/5xx leaves the service as ``{"error": {"code", "message", "details"}}`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -142,6 +143,16 @@ def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+ErrorRenderer = Callable[[int, str, str, Any, "dict[str, str] | None"], JSONResponse]
+_renderers: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(prefix: str, renderer: ErrorRenderer) -> None:
+    """Let a surface with its own error format (FHIR's OperationOutcome under /fhir) render the
+    same typed errors, with the same status codes, for the paths under ``prefix``."""
+    _renderers[prefix.rstrip("/")] = renderer
+
+
 def _respond(
     request: Request,
     status: int,
@@ -150,11 +161,10 @@ def _respond(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """The one error shape; under /fhir its FHIR twin, an OperationOutcome with the same status."""
-    if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
-        from app.fhir.outcome import fhir_error_response  # imported late: app.fhir imports this module
-
-        return fhir_error_response(status, code, message, details, headers)
+    path = request.url.path
+    for prefix, render in _renderers.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return render(status, code, message, details, headers)
     return error_response(status, code, message, details, headers)
 
 

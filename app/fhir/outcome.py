@@ -18,6 +18,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from app.errors import register_error_renderer
+
 log = logging.getLogger("app.fhir")
 
 FHIR_JSON = "application/fhir+json"
@@ -121,3 +123,7 @@ class FHIRRoute(APIRoute):
     """The route class of /fhir routers. Errors need nothing route-specific: the app-wide handlers
     answer OperationOutcome for every /fhir path (see the module docstring); this class stays as
     the one place to hook FHIR route behaviour (routers already name it)."""
+
+
+# Errors raised anywhere under /fhir come back as OperationOutcomes.
+register_error_renderer("/fhir", fhir_error_response)
