@@ -29,7 +29,15 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth.tokens import AccessClaims, decode_access_token
-from app.broker import DEFAULT_PREFIX, Broker, BrokerError, SlowConsumerError, Subscription, create_broker
+from app.broker import (
+    DEFAULT_PREFIX,
+    Broker,
+    BrokerError,
+    SlowConsumerError,
+    Subscription,
+    cancel_and_wait,
+    create_broker,
+)
 from app.config import Settings, get_settings
 from app.errors import Unauthorized
 
@@ -87,6 +95,7 @@ class _Peer:
         self.broker: Broker = websocket.app.state.broker
         # The receive loop (pong, errors) and the inbox relay both send.
         self._send_lock = asyncio.Lock()
+        self._stopping = False
 
     async def send(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
@@ -134,9 +143,10 @@ class _Peer:
                 try:
                     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.wait(tasks)
+                    # Bounded even if a task shrugs off its cancellation: a connection's end must
+                    # not wait on it, nor the server's shutdown on the connection.
+                    self._stopping = True
+                    await cancel_and_wait(tasks)
                 finished = [task for task in tasks if task in done]
                 for task in finished[1:]:
                     task.exception()  # retrieved, so asyncio does not log it as forgotten
@@ -185,7 +195,8 @@ class _Peer:
 
     async def _heartbeat(self, info: dict[str, Any]) -> tuple[int | None, str]:
         ttl = self.options.presence_ttl_seconds
-        while True:
+        # Not ``while True``: a beat that missed its cancellation must not outlive the connection.
+        while not self._stopping:
             await asyncio.sleep(self.options.heartbeat_seconds)
             try:
                 if not await self.broker.presence_heartbeat(LOBBY, self.peer_id, ttl):
@@ -194,6 +205,7 @@ class _Peer:
             except BrokerError as exc:
                 # A broker blip must not end a call; the next beat tries again.
                 log.warning("signaling peer %s presence heartbeat failed: %r", self.peer_id, exc)
+        return None, ""
 
 
 def create_app(

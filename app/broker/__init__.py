@@ -16,6 +16,8 @@ from app.broker.base import (
     Message,
     SlowConsumerError,
     Subscription,
+    cancel_and_wait,
+    honour_cancellation,
 )
 from app.broker.memory import MemoryBroker
 from app.broker.redis import RedisBroker
@@ -32,7 +34,9 @@ __all__ = [
     "RedisBroker",
     "SlowConsumerError",
     "Subscription",
+    "cancel_and_wait",
     "create_broker",
+    "honour_cancellation",
 ]
 
 

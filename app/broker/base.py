@@ -24,15 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, TypeVar
 
 DEFAULT_PREFIX: Final = "hh:"
 DEFAULT_MAX_QUEUE: Final = 1000
 MAX_NAME_LENGTH: Final = 256
+
+_T = TypeVar("_T")
+_log = logging.getLogger("app.broker")
 
 
 class BrokerError(Exception):
@@ -88,6 +93,42 @@ def decode_json(text: str | bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+async def honour_cancellation(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable``; raise ``CancelledError`` if it swallowed a cancellation of this task.
+
+    Python 3.11's ``asyncio.wait_for`` returns the result instead of raising when the task is
+    cancelled just as the awaited thing completes (python/cpython#86296, fixed in 3.12), and
+    redis-py wraps every command's socket write in one. Unguarded, a task cancelled during that
+    window carries on as if nothing happened: a ``while True`` loop around a command (a presence
+    heartbeat) then never ends, and whoever awaits the cancelled task waits forever.
+    """
+    task = asyncio.current_task()
+    requested = task.cancelling() if task is not None else 0
+    result = await awaitable
+    if task is not None and task.cancelling() > requested:
+        raise asyncio.CancelledError
+    return result
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *, give_up_after: float = 10.0) -> None:
+    """Cancel ``tasks`` and wait until they are done, re-cancelling any that ignored it.
+
+    Bounded: a task still running after ``give_up_after`` seconds is logged and left behind,
+    so one misbehaving task cannot hold up a shutdown forever.
+    """
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_after
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            _log.error("gave up waiting for %d cancelled task(s): %r", len(pending), pending)
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(0.5, remaining))
 
 
 class Subscription:

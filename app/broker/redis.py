@@ -19,6 +19,14 @@ so instances with skewed clocks agree) and a hash member -> info JSON, changed o
 scripts so every operation is atomic. Expired members are purged on each access; both keys get
 a PEXPIREAT just after their latest member's expiry, so an abandoned room vanishes by itself.
 The two keys share a ``{room}`` hash tag to stay in one slot should Redis Cluster ever be used.
+
+Time and cancellation. Every command (retries included) fails with ``BrokerUnavailableError``
+within ``command_timeout``, so a slow or hung Redis delays a caller, a WebSocket's teardown or a
+shutdown by a bounded time. Every redis-py call is awaited through ``honour_cancellation``: on
+Python 3.11 redis-py's socket write can swallow a cancellation (see there), which once left a
+signaling peer's heartbeat beating forever after its connection closed, and its server unable to
+shut down. A command cancelled mid-flight is safe to abandon: redis-py closes a connection whose
+read or write was interrupted, and the pool re-checks a connection before lending it again.
 """
 
 from __future__ import annotations
@@ -26,9 +34,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.client import PubSub
@@ -44,13 +52,17 @@ from app.broker.base import (
     BrokerUnavailableError,
     Message,
     Subscription,
+    cancel_and_wait,
     check_name,
     check_ttl,
     decode_json,
     encode_json,
+    honour_cancellation,
 )
 
 log = logging.getLogger("app.broker.redis")
+
+_T = TypeVar("_T")
 
 _LUA_HELPERS: Final = """
 local function int(n) return string.format('%d', n) end
@@ -127,9 +139,10 @@ class RedisBroker(Broker):
     """Broker over one Redis (``redis://`` or ``rediss://`` URL).
 
     ``prefix`` namespaces every channel and key; ``client_name`` labels our connections in
-    ``CLIENT LIST`` (the pub/sub one gets ``:pubsub`` appended). ``subscribe_timeout`` bounds the
-    wait for Redis to confirm a SUBSCRIBE; ``idle_ping_seconds`` is how long the pub/sub
-    connection may stay silent before it is pinged, and how long the PING may go unanswered.
+    ``CLIENT LIST`` (the pub/sub one gets ``:pubsub`` appended). ``command_timeout`` bounds each
+    command, retries included; ``subscribe_timeout`` bounds the wait for Redis to confirm a
+    SUBSCRIBE; ``idle_ping_seconds`` is how long the pub/sub connection may stay silent before it
+    is pinged, and how long the PING may go unanswered.
     """
 
     def __init__(
@@ -214,23 +227,30 @@ class RedisBroker(Broker):
             listener, pubsub = self._listener, self._pubsub
             self._teardown_listener(None)
         if listener is not None:
-            await asyncio.wait({listener})
+            await cancel_and_wait([listener])
         if pubsub is not None:
             await self._discard(pubsub)
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        await cancel_and_wait(list(self._tasks))
         for client in (self._redis, self._sub_redis):
             if client is not None:
                 await client.aclose(close_connection_pool=True)
 
     async def ping(self) -> None:
         client = self._client()
+        await self._command("Redis is unreachable", client.ping)
+
+    async def _command(self, failure: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one redis-py call, retries included, within ``command_timeout`` and cancellable.
+
+        ``failure`` starts the ``BrokerUnavailableError`` message should the call fail.
+        """
         try:
-            await client.ping()
+            async with asyncio.timeout(self._command_timeout):
+                return await honour_cancellation(call())
+        except TimeoutError as exc:  # ours; redis-py's own TimeoutError is a RedisError
+            raise BrokerUnavailableError(f"{failure}: no answer within {self._command_timeout:g} s") from exc
         except RedisError as exc:
-            raise BrokerUnavailableError(f"Redis is unreachable: {exc}") from exc
+            raise BrokerUnavailableError(f"{failure}: {exc}") from exc
 
     def _client(self) -> Redis:
         self._check_running()
@@ -250,10 +270,7 @@ class RedisBroker(Broker):
         client = self._client()
         key = self._channel_key(check_name("channel", channel))
         payload = encode_json(message)
-        try:
-            receivers = await client.publish(key, payload)
-        except RedisError as exc:
-            raise BrokerUnavailableError(f"could not publish to Redis: {exc}") from exc
+        receivers = await self._command("could not publish to Redis", lambda: client.publish(key, payload))
         return int(receivers)
 
     def local_subscribers(self, channel: str) -> int:
@@ -279,14 +296,16 @@ class RedisBroker(Broker):
                 waits.append(state.ready)
             if fresh:
                 try:
-                    await pubsub.subscribe(*fresh)
+                    await self._pubsub_command(pubsub, pubsub.subscribe(*fresh))
                 except (RedisError, OSError) as exc:
                     await self._fail_listener(pubsub, exc)
                     raise BrokerUnavailableError(f"could not subscribe on Redis: {exc}") from exc
         # Shielded: the futures are shared with other subscriptions of the same channels.
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         confirmed = asyncio.gather(*(asyncio.shield(w) for w in waits))
         try:
-            await asyncio.wait_for(confirmed, self._subscribe_timeout)
+            async with asyncio.timeout(self._subscribe_timeout):
+                await confirmed
         except TimeoutError as exc:
             raise BrokerUnavailableError("Redis did not confirm the subscription in time") from exc
 
@@ -310,9 +329,25 @@ class RedisBroker(Broker):
             if not idle or pubsub is None:
                 return
             try:
-                await pubsub.unsubscribe(*(self._channel_key(c) for c in idle))
+                await self._pubsub_command(pubsub, pubsub.unsubscribe(*(self._channel_key(c) for c in idle)))
             except (RedisError, OSError) as exc:
                 await self._fail_listener(pubsub, exc)
+
+    async def _pubsub_command(self, pubsub: PubSub, command: Awaitable[Any]) -> None:
+        """Send a command on the shared pub/sub connection; call with ``_control`` held.
+
+        Bounded already: redis-py only writes here (the listener reads the reply), with the
+        socket timeout and no retries. Interrupted mid-write, redis-py drops the connection, and
+        its next read would silently reconnect and resubscribe, skipping whatever was published
+        meanwhile: fail the subscriptions loudly instead, as for any other loss of the connection.
+        """
+        try:
+            await honour_cancellation(command)
+        except asyncio.CancelledError as exc:
+            connection = pubsub.connection
+            if connection is None or not connection.is_connected:
+                await self._fail_listener(pubsub, exc)
+            raise
 
     async def _ensure_listener(self) -> PubSub:
         """The shared pub/sub connection, opened on first use; call with ``_control`` held."""
@@ -334,7 +369,8 @@ class RedisBroker(Broker):
         last_heard = loop.time()
         ping_sent: float | None = None
         try:
-            while True:
+            # Not ``while True``: should a cancellation ever be lost, a replaced listener stops.
+            while self._pubsub is pubsub:
                 # A bounded wait, so a silently dead connection is noticed by the PING below.
                 raw = await pubsub.get_message(timeout=1.0)
                 now = loop.time()
@@ -345,7 +381,7 @@ class RedisBroker(Broker):
                     if now - ping_sent > self._idle_ping_seconds:
                         raise BrokerUnavailableError("Redis stopped answering on the pub/sub connection")
                 elif now - last_heard >= self._idle_ping_seconds:
-                    await pubsub.ping()
+                    await honour_cancellation(pubsub.ping())
                     ping_sent = now
         except asyncio.CancelledError:
             raise
@@ -444,13 +480,14 @@ class RedisBroker(Broker):
         client = self._client()
         members_key, info_key = self._room_keys(room)
         check_name("member", member)
-        try:
+
+        async def leave() -> None:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.zrem(members_key, member)
                 pipe.hdel(info_key, member)
                 await pipe.execute()
-        except RedisError as exc:
-            raise BrokerUnavailableError(f"could not leave presence on Redis: {exc}") from exc
+
+        await self._command("could not leave presence on Redis", leave)
 
     async def presence_list(self, room: str) -> dict[str, dict[str, Any]]:
         flat = await self._script("list", self._room_keys(room), [])
@@ -459,10 +496,8 @@ class RedisBroker(Broker):
 
     async def _script(self, name: str, keys: list[str], args: list[str | int]) -> Any:
         self._client()
-        try:
-            return await self._scripts[name](keys=keys, args=args)
-        except RedisError as exc:
-            raise BrokerUnavailableError(f"Redis presence {name} failed: {exc}") from exc
+        script = self._scripts[name]
+        return await self._command(f"Redis presence {name} failed", lambda: script(keys=keys, args=args))
 
 
 def _text(value: bytes | str) -> str:

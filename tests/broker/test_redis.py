@@ -3,7 +3,11 @@ one shared pub/sub connection, and failing loudly when that connection is lost."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -19,7 +23,7 @@ from app.broker import (
 )
 
 from .conftest import REDIS_URL, MakeBroker
-from .helpers import eventually, receive
+from .helpers import TIMEOUT, eventually, receive
 
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="set HOSPITAL_TEST_REDIS_URL to run the Redis tests")
 
@@ -187,3 +191,97 @@ async def test_a_lost_pubsub_connection_fails_subscriptions_loudly(
     async with broker.subscribe("fragile") as again:
         await broker.publish("fragile", {"n": 1})
         assert await receive(again) == Message("fragile", {"n": 1})
+
+
+@needs_redis
+async def test_a_cancelled_command_is_cancelled_whenever_the_cancellation_lands(
+    make_broker: MakeBroker,
+) -> None:
+    """On Python 3.11, redis-py's socket write (an ``asyncio.wait_for``) swallowed a cancellation
+    landing as the write completed: the command then finished as if never cancelled, and a signaling
+    peer's heartbeat loop outlived its connection and blocked the server's shutdown for good."""
+    broker = await make_broker()
+    await broker.presence_join("lobby", "p", {}, 30)
+    operations: dict[str, Callable[[], Awaitable[Any]]] = {
+        "ping": broker.ping,
+        "publish": lambda: broker.publish("c", {"n": 1}),
+        "join": lambda: broker.presence_join("lobby", "q", {}, 30),
+        "heartbeat": lambda: broker.presence_heartbeat("lobby", "p", 30),
+        "leave": lambda: broker.presence_leave("lobby", "q"),
+        "list": lambda: broker.presence_list("lobby"),
+    }
+    for name, operation in operations.items():
+        landed = 0
+        # Cancel after 0, 1, 2, ... trips round the event loop: every stage of the command.
+        for trips in range(12):
+            task = asyncio.ensure_future(operation())
+            for _ in range(trips):
+                await asyncio.sleep(0)
+            if not task.cancel():
+                continue  # it had already finished
+            landed += 1
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert task.cancelled(), f"{name} returned normally after cancel() ({trips} trips)"
+        assert landed >= 3, name
+    # The connections interrupted meanwhile were dropped, not lent out again with a stray reply.
+    assert await broker.presence_heartbeat("lobby", "p", 30) is True
+    assert await broker.presence_list("lobby") == {"p": {}}
+
+
+@contextlib.asynccontextmanager
+async def _hung_redis() -> AsyncIterator[str]:
+    """A Redis that answers the handshake and PING, then never answers anything else (a stalled
+    server, a full network buffer); yields its URL."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                args = []
+                for _ in range(int(line[1:])):
+                    size = int((await reader.readline())[1:])
+                    args.append((await reader.readexactly(size + 2))[:-2].upper())
+                if args[0] == b"PING":
+                    writer.write(b"+PONG\r\n")
+                elif args[0] in (b"CLIENT", b"SELECT", b"AUTH", b"HELLO"):
+                    writer.write(b"+OK\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    try:
+        yield f"redis://{host}:{port}/0"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_hung_redis_fails_each_command_within_the_command_timeout() -> None:
+    async with _hung_redis() as url:
+        broker = RedisBroker(url, command_timeout=0.5)
+        await broker.start()
+        try:
+            # Within command_timeout in all, not command_timeout per retried attempt.
+            with pytest.raises(BrokerUnavailableError, match=r"no answer within 0\.5 s"):
+                await broker.presence_heartbeat("lobby", "p", 30)
+            with pytest.raises(BrokerUnavailableError, match=r"no answer within 0\.5 s"):
+                await broker.publish("c", {"n": 1})
+        finally:
+            await asyncio.wait_for(broker.close(), TIMEOUT)
+
+
+async def test_a_command_stuck_on_a_hung_redis_is_cancelled_on_the_spot() -> None:
+    async with _hung_redis() as url:
+        broker = RedisBroker(url, command_timeout=600)
+        await broker.start()
+        try:
+            task = asyncio.ensure_future(broker.presence_leave("lobby", "p"))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=TIMEOUT)
+            assert done and task.cancelled()
+        finally:
+            await asyncio.wait_for(broker.close(), TIMEOUT)

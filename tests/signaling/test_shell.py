@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import socket
@@ -26,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.auth.tokens import issue_access_token
-from app.broker import Broker
+from app.broker import Broker, MemoryBroker
 from app.config import Settings, get_settings
 from signaling import main as signaling_main
 from signaling.main import LOBBY, SignalingOptions, create_app, peer_channel
@@ -76,8 +77,17 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
         yield f"{host}:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
+        done, _ = await asyncio.wait({task}, timeout=TIMEOUT)
         sock.close()
+        if not done:
+            # Say what is holding the shutdown up: the one thing a flaky hang leaves to go on.
+            stacks = io.StringIO()
+            for other in asyncio.all_tasks():
+                if other is not asyncio.current_task():
+                    other.print_stack(limit=8, file=stacks)
+            task.cancel()
+            raise AssertionError(f"the signaling app did not shut down in time; tasks:\n{stacks.getvalue()}")
+        task.result()
 
 
 StartServer = Callable[..., AbstractAsyncContextManager[Served]]
@@ -298,3 +308,41 @@ async def test_a_peer_whose_inbox_overflows_is_closed_1013() -> None:
             return await served.broker.presence_list(LOBBY) == {}
 
         await eventually(left, "the dropped peer to leave presence")
+
+
+class _StuckHeartbeatBroker(MemoryBroker):
+    """A heartbeat that hangs (a slow Redis) and then shrugs off its cancellation, as redis-py's
+    commands could on Python 3.11, where ``asyncio.wait_for`` swallows a cancellation that lands
+    as what it waits for completes."""
+
+    def __init__(self) -> None:
+        super().__init__(prefix="hh-test:")
+        self.beating = asyncio.Event()
+
+    async def presence_heartbeat(self, room: str, member: str, ttl_seconds: float) -> bool:
+        if not self.beating.is_set():  # once: the bug swallowed one cancellation, not all
+            self.beating.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+        return await super().presence_heartbeat(room, member, ttl_seconds)
+
+
+async def test_a_heartbeat_that_ignores_its_cancellation_does_not_hold_up_the_peer_or_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = _StuckHeartbeatBroker()
+    monkeypatch.setattr(signaling_main, "create_broker", lambda *_, **__: broker)
+    settings = Settings(env="test", secret_key=SECRET, redis_url=None)
+    app = create_app(settings, options=SignalingOptions(heartbeat_seconds=0.01))
+    async with serve(app) as host:  # whose teardown fails if the app does not shut down
+        served = Served(app, settings, host)
+        token, _ = served.token()
+        async with served.connect(f"?token={token}") as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+            await asyncio.wait_for(broker.beating.wait(), TIMEOUT)
+
+        async def left() -> bool:
+            return await broker.presence_list(LOBBY) == {}
+
+        # The connection's end cancelled the stuck beat and went on to leave presence.
+        await eventually(left, "the peer to leave presence")
