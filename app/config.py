@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 900
 
     max_body_bytes: int = 1_048_576
+    # FHIR transaction bundles (POST /fhir) carry a whole patient history: Synthea's run to MBs.
+    max_bundle_bytes: int = 64 * 1_048_576
     web_dist: Path = ROOT / "frontend" / "dist"
     cors_origins: list[str] = []
 

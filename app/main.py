@@ -68,7 +68,11 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        limits_by_path={"/fhir": settings.max_bundle_bytes},
+    )
 
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -30,9 +30,12 @@ class _BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, limits_by_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.limits_by_path = limits_by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -52,9 +55,10 @@ class RequestContextMiddleware:
             return
 
         path: str = scope["path"]
+        limit = self.limits_by_path.get(path.rstrip("/") or "/", self.max_body_bytes)
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(send, ctx.request_id)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, ctx.request_id, limit)
             return
 
         received = 0
@@ -66,7 +70,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     too_large = True
                     raise _BodyTooLarge
             return message
@@ -78,7 +82,7 @@ class RequestContextMiddleware:
                 # a generic 400; the client must learn the real reason instead.
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await self._too_large(send, ctx.request_id)
+                    await self._too_large(send, ctx.request_id, limit)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -100,14 +104,14 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._too_large(send, ctx.request_id)
+            await self._too_large(send, ctx.request_id, limit)
 
-    async def _too_large(self, send: Send, request_id: str) -> None:
+    async def _too_large(self, send: Send, request_id: str, limit: int) -> None:
         body = json.dumps(
             error_body(
                 "payload_too_large",
-                f"The request body exceeds the limit of {self.max_body_bytes} bytes",
-                {"limit": self.max_body_bytes},
+                f"The request body exceeds the limit of {limit} bytes",
+                {"limit": limit},
             )
         ).encode()
         headers: list[Any] = [
