@@ -16,6 +16,8 @@ UPDATE = {
     "Patient": "The resource replaces the demographics we keep (the MRN is ours and cannot change).",
     "Condition": "Changes clinicalStatus, verificationStatus, abatement and note; the code cannot change.",
     "AllergyIntolerance": "Changes status, criticality, note and reactions; the code cannot change.",
+    "Observation": "Corrects status (e.g. final to amended, corrected or entered-in-error), value[x],"
+    " referenceRange, interpretation, component and note; the code and subject cannot change.",
     "MedicationRequest": "Only a status change to stopped, cancelled or completed (statusReason: why).",
 }
 
@@ -103,7 +105,8 @@ def _clinical_resource(spec: fs.ClinicalType) -> dict[str, Any]:
             "Create is checked against the patient's recorded allergies (drug and contained-Medication"
             " ingredients): a match is a 409 OperationOutcome (code allergy_conflict) unless the request"
             f" carries the extension {mb.EXT_ALLERGY_OVERRIDE} with valueString = the reason, which is"
-            " audited. The requester is the authenticated prescriber."
+            " audited. requester (a Practitioner identifier + display) is kept as sent, e.g. the prescriber"
+            " of an imported record; without one, the requester is the authenticated prescriber."
         )
     return resource
 

@@ -26,6 +26,7 @@ from app.fhir.mappers import allergy_intolerance as allergy_map
 from app.fhir.mappers import base as mb
 from app.fhir.mappers import condition as condition_map
 from app.fhir.mappers import medication_request as medication_map
+from app.fhir.mappers import observation as observation_map
 from app.fhir.mappers import patient as patient_map
 from app.fhir.outcome import FHIR_JSON, FHIRResponse, FHIRRoute
 from app.patients import schemas as s
@@ -392,6 +393,22 @@ async def update_allergy(
     _same_code(row.code, allergy_map.immutable(body)["code"], "AllergyIntolerance.code")
     updated = await ps.update_allergy(session, principal, pid, rid, allergy_map.update_from_fhir(body))
     return FHIRResponse(allergy_map.to_fhir(updated))
+
+
+@router.put(
+    "/Observation/{resource_id}",
+    summary="Correct an observation's status, value, range, interpretation, components and note",
+)
+async def update_observation(
+    resource_id: str, request: Request, principal: PrincipalDep, session: SessionDep
+) -> FHIRResponse:
+    body, pid, rid, row = await _current(
+        request, principal, session, "Observation", resource_id, Access.CLINICAL_WRITE
+    )
+    _same_code(row.code, observation_map.immutable(body)["code"], "Observation.code")
+    data = observation_map.update_from_fhir(body)
+    updated = await ps.update_observation(session, principal, pid, rid, data)
+    return FHIRResponse(observation_map.to_fhir(updated))
 
 
 @router.put(

@@ -448,6 +448,8 @@ class Observation(ClinicalRow, Base):
         Code, "interpretation_system", "interpretation_code", "interpretation_display"
     )
 
+    note: Mapped[str | None] = mapped_column(Text)
+
     components: Mapped[list[ObservationComponent]] = relationship(
         lazy="raise", cascade="all, delete-orphan", order_by="ObservationComponent.position"
     )
@@ -567,6 +569,10 @@ class MedicationRequest(ClinicalRow, Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     prescriber_display: Mapped[str | None] = mapped_column(String(200))
+    # Who ordered it in the source record (imports): a practitioner reference (identifier as
+    # ``system|value`` + display), not a user; ``prescriber_id`` stays the acting user.
+    requester_identifier: Mapped[str | None] = mapped_column(String(SYSTEM_LEN))
+    requester_display: Mapped[str | None] = mapped_column(String(200))
     authored_at: Mapped[datetime] = mapped_column(default=utcnow)
     allergy_override_reason: Mapped[str | None] = mapped_column(Text)
 

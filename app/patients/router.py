@@ -431,6 +431,22 @@ async def get_observation(
     return s.ObservationRead.model_validate(row)
 
 
+@router.patch(
+    "/{patient_id}/observations/{observation_id}",
+    response_model=s.ObservationRead,
+    summary="Correct an observation (status, value, range, interpretation, components, note)",
+)
+async def update_observation(
+    patient_id: uuid.UUID,
+    observation_id: uuid.UUID,
+    body: s.ObservationUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> s.ObservationRead:
+    row = await service.update_observation(session, principal, patient_id, observation_id, body)
+    return s.ObservationRead.model_validate(row)
+
+
 # --- care plans ------------------------------------------------------------------------
 
 

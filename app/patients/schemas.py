@@ -545,6 +545,7 @@ class ObservationCreate(_Value):
     reference_high: Quantity | None = None
     interpretation: Coding | None = None
     components: Annotated[list[ObservationComponent], Field(max_length=20)] = []
+    note: LongText | None = None
     encounter_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
@@ -552,6 +553,21 @@ class ObservationCreate(_Value):
         if (self.source_system is None) != (self.source_id is None):
             raise ValueError("source_system and source_id go together")
         return self
+
+
+class ObservationUpdate(_Value):
+    """A correction: status (final -> amended / corrected / entered-in-error, ...), the value,
+    reference range, interpretation, components and note. Any value field given replaces the
+    whole value (the others are cleared); null clears a field. ``code`` may be repeated but not
+    changed (a different code is a different observation: record a new one)."""
+
+    status: ObservationStatus | None = None
+    code: Coding | None = None
+    reference_low: Quantity | None = None
+    reference_high: Quantity | None = None
+    interpretation: Coding | None = None
+    components: Annotated[list[ObservationComponent], Field(max_length=20)] | None = None
+    note: LongText | None = None
 
 
 class ObservationRead(_ClinicalOut):
@@ -567,6 +583,7 @@ class ObservationRead(_ClinicalOut):
     reference_high: QuantityOut | None
     interpretation: OptionalCoding
     components: list[ObservationComponentRead]
+    note: str | None
     encounter_id: uuid.UUID | None
 
 
@@ -660,6 +677,10 @@ class MedicationRequestCreate(_Provenance):
     instructions: LongText | None = None
     authored_at: AwareDatetime | None = None
     encounter_id: uuid.UUID | None = None
+    requester_identifier: Str190 | None = Field(
+        default=None, description="Who ordered it in the source record: a practitioner's system|value"
+    )
+    requester_display: Str200 | None = None
     override_reason: LongText | None = Field(
         default=None, description="Prescribe despite a recorded allergy to this drug or an ingredient"
     )
@@ -704,6 +725,8 @@ class MedicationRequestRead(_ClinicalOut):
     instructions: str | None
     prescriber_id: uuid.UUID | None
     prescriber_display: str | None
+    requester_identifier: str | None
+    requester_display: str | None
     authored_at: UtcDatetime
     allergy_override_reason: str | None
     encounter_id: uuid.UUID | None

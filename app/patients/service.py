@@ -8,7 +8,7 @@ Services flush; the request's unit of work commits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
@@ -614,11 +614,14 @@ async def _update_fields(
     patient_id: uuid.UUID,
     resource_id: uuid.UUID,
     changes: dict[str, Any],
+    check: Callable[[R], None] | None = None,
 ) -> R:
     repo.authorize(session, principal, patient_id, Access.CLINICAL_WRITE)
     row = await repo.get_for_patient(
         session, kind.model, patient_id, resource_id, options=kind.options, for_update=True
     )
+    if check is not None:
+        check(row)
     for key, value in changes.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
@@ -794,6 +797,18 @@ async def add_encounter_note(
 # --- observations ----------------------------------------------------------------------
 
 
+def _components(data: list[s.ObservationComponent]) -> list[ObservationComponent]:
+    return [
+        ObservationComponent(
+            position=i,
+            code=_required_code(c.code),
+            value_code=_code(c.value_code),
+            **c.model_dump(exclude={"code", "value_code"}),
+        )
+        for i, c in enumerate(data)
+    ]
+
+
 async def add_observation(
     session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.ObservationCreate
 ) -> Observation:
@@ -803,18 +818,55 @@ async def add_observation(
         code=_required_code(data.code),
         value_code=_code(data.value_code),
         interpretation=_code(data.interpretation),
-        components=[
-            ObservationComponent(
-                position=i,
-                code=_required_code(c.code),
-                value_code=_code(c.value_code),
-                **c.model_dump(exclude={"code", "value_code"}),
-            )
-            for i, c in enumerate(data.components)
-        ],
+        components=_components(data.components),
         **data.model_dump(exclude={"code", "value_code", "interpretation", "components"}),
     )
     return await _add(session, principal, OBSERVATIONS, row)
+
+
+_VALUE_FIELDS = ("value_quantity", "value_unit", "value_code", "value_string")
+
+
+async def update_observation(
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    observation_id: uuid.UUID,
+    data: s.ObservationUpdate,
+) -> Observation:
+    """Correct an observation: status, value, range, interpretation, components, note. The code
+    (and the patient) cannot change: a different code is a 400."""
+    fields = data.model_fields_set
+    changes: dict[str, Any] = {}
+    if data.status is not None:
+        changes["status"] = data.status
+    if fields & set(_VALUE_FIELDS):  # the value is replaced as a whole: one kind at a time
+        changes.update(
+            value_quantity=data.value_quantity,
+            value_unit=data.value_unit,
+            value_code=_code(data.value_code),
+            value_string=data.value_string,
+        )
+    for key in ("reference_low", "reference_high", "note"):
+        if key in fields:
+            changes[key] = getattr(data, key)
+    if "interpretation" in fields:
+        changes["interpretation"] = _code(data.interpretation)
+    if "components" in fields:
+        changes["components"] = _components(data.components or [])
+
+    def same_code(row: Observation) -> None:
+        sent = data.code
+        if sent is not None and (row.code.system, row.code.code) != (sent.system, sent.code):
+            raise BadRequest(
+                "The code of an observation cannot change (a different code is a new observation)",
+                code="immutable_field",
+                details={"field": "code"},
+            )
+
+    return await _update_fields(
+        session, principal, OBSERVATIONS, patient_id, observation_id, changes, check=same_code
+    )
 
 
 # --- medication requests ---------------------------------------------------------------

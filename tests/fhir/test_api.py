@@ -71,7 +71,12 @@ async def test_metadata_is_public_and_valid(client: httpx.AsyncClient) -> None:
         "Patient", "Encounter", "Condition", "AllergyIntolerance", "Observation",
         "MedicationRequest", "Procedure", "Immunization", "CarePlan",
     }  # fmt: skip
-    assert {i["code"] for i in resources["Observation"]["interaction"]} == {"read", "search-type", "create"}
+    assert {i["code"] for i in resources["Observation"]["interaction"]} == {
+        "read",
+        "search-type",
+        "create",
+        "update",
+    }
     assert {p["name"] for p in resources["Observation"]["searchParam"]} >= {
         "patient",
         "code",
@@ -233,6 +238,73 @@ async def test_observation_values_and_components(client: httpx.AsyncClient, db: 
     assert outcome["issue"][0]["expression"] == ["Observation.effective"]
 
 
+async def test_observation_update_corrects_and_keeps_the_code(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    doctor = await headers_for(client, db, "doctor")
+    pid = (await create_patient(client, doctor))["id"]
+    body = observation(pid, value=180)
+    body["referenceRange"] = [{"low": {"value": 60}, "high": {"value": 100}}]
+    body["interpretation"] = [{"coding": [{"code": "H"}]}]
+    resp = await client.post("/fhir/Observation", json=body, headers={**doctor, **FHIR})
+    assert resp.status_code == 201, resp.text
+    obs = resp.json()
+    url = f"/fhir/Observation/{obs['id']}"
+
+    corrected = {
+        **obs,
+        "status": "corrected",
+        "valueQuantity": {**obs["valueQuantity"], "value": 72.5},
+        "interpretation": [{"coding": [{"code": "N"}]}],
+        "note": [{"text": "Device artefact; manual count"}],
+    }
+    resp = await client.put(url, json=corrected, headers={**doctor, **FHIR})
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert_valid(out)
+    assert out["status"] == "corrected" and out["valueQuantity"]["value"] == 72.5
+    assert out["interpretation"] == [{"coding": [{"code": "N"}]}]
+    assert out["note"] == [{"text": "Device artefact; manual count"}]
+    assert out["code"] == obs["code"] and out["effectiveDateTime"] == obs["effectiveDateTime"]
+    assert out["referenceRange"] == obs["referenceRange"]
+    assert (await client.get(url, headers=doctor)).json() == out
+    # PUT replaces what may change: elements left out are cleared.
+    bare = {k: v for k, v in out.items() if k not in ("referenceRange", "note", "interpretation")}
+    resp = await client.put(url, json={**bare, "status": "entered-in-error"}, headers={**doctor, **FHIR})
+    assert resp.status_code == 200, resp.text
+    assert_valid(resp.json())
+    assert resp.json()["status"] == "entered-in-error"
+    assert not {"referenceRange", "note", "interpretation"} & set(resp.json())
+    assert resp.json()["valueQuantity"]["value"] == 72.5
+
+    recoded = {**out, "code": {"coding": [{"system": LOINC, "code": "9279-1"}]}}
+    outcome = assert_outcome(await client.put(url, json=recoded, headers={**doctor, **FHIR}), 400)
+    assert outcome["issue"][0]["expression"] == ["Observation.code"]
+    other = (await create_patient(client, doctor, family="Else"))["id"]
+    moved = {**out, "subject": {"reference": f"Patient/{other}"}}
+    assert_outcome(await client.put(url, json=moved, headers={**doctor, **FHIR}), 400)
+    assert_outcome(
+        await client.put(f"/fhir/Observation/{uuid.uuid4()}", json=body, headers={**doctor, **FHIR}), 404
+    )
+
+    events = await audit_events(db, action="Observation.update", resource_id=obs["id"])
+    assert len(events) == 2 and {e.patient_id for e in events} == {uuid.UUID(pid)}
+
+    desk = await headers_for(client, db, "receptionist")
+    assert_outcome(await client.put(url, json=out, headers={**desk, **FHIR}), 403, "forbidden")
+    # The patient portal: their own observation is read-only, anyone else's does not exist.
+    username = f"portal-{uuid.uuid4().hex[:6]}"
+    await make_user(db, role="patient", username=username, patient_id=uuid.UUID(pid))
+    me = bearer(await login(client, username))
+    assert_outcome(await client.put(url, json=out, headers={**me, **FHIR}), 403, "forbidden")
+    resp = await client.post("/fhir/Observation", json=observation(other), headers={**doctor, **FHIR})
+    theirs = resp.json()
+    assert_outcome(
+        await client.put(f"/fhir/Observation/{theirs['id']}", json=theirs, headers={**me, **FHIR}), 404
+    )
+    assert (await client.get(url, headers=doctor)).json()["status"] == "entered-in-error"
+
+
 async def test_conditions_allergies_and_prescribing(client: httpx.AsyncClient, db: Database) -> None:
     doctor = await headers_for(client, db, "doctor")
     pid = (await create_patient(client, doctor))["id"]
@@ -335,8 +407,32 @@ async def test_conditions_allergies_and_prescribing(client: httpx.AsyncClient, d
     )
     assert_outcome(again, 400)
     assert_outcome(
-        await client.put(f"/fhir/Observation/{uuid.uuid4()}", json={}, headers={**doctor, **FHIR}), 405
+        await client.put(f"/fhir/Procedure/{uuid.uuid4()}", json={}, headers={**doctor, **FHIR}), 405
     )
+
+
+async def test_prescription_keeps_a_sent_requester(client: httpx.AsyncClient, db: Database) -> None:
+    doctor = await headers_for(client, db, "doctor")
+    pid = (await create_patient(client, doctor))["id"]
+    npi = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999912069"}
+    prescription = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197361"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "requester": {"type": "Practitioner", "identifier": npi, "display": "Dr. Ava Hammes"},
+    }
+    resp = await client.post("/fhir/MedicationRequest", json=prescription, headers={**doctor, **FHIR})
+    assert resp.status_code == 201, resp.text
+    med = resp.json()
+    assert_valid(med)
+    assert med["requester"] == prescription["requester"]
+    native = await client.get(f"/api/patients/{pid}/medication-requests/{med['id']}", headers=doctor)
+    got = native.json()
+    assert got["requester_identifier"] == f"{npi['system']}|{npi['value']}"
+    assert got["requester_display"] == "Dr. Ava Hammes"
+    assert got["prescriber_display"] == "Doctor Tester" and got["prescriber_id"] is not None
 
 
 async def test_patient_token_sees_only_own_compartment(client: httpx.AsyncClient, db: Database) -> None:

@@ -21,7 +21,7 @@ from app.fhir.bookkeeping import FhirRawResource
 from app.patients import models as pm
 from app.staff.models import StaffMember
 from tests.conftest import drop_database, make_settings, new_migrated_database, run_cli
-from tests.fhir.helpers import fetch_all
+from tests.fhir.helpers import assert_valid, fetch_all
 from tests.patients.helpers import fresh_app, headers_for
 
 SYNTHEA = "https://github.com/synthetichealth/synthea"
@@ -166,6 +166,38 @@ async def test_accented_name_survives_byte_for_byte(synthea_db: dict[str, Any], 
         family = got.json()["name"][0]["family"]
         assert family == patient["name"][0]["family"] == "Godínez202"
         assert family.encode() == patient["name"][0]["family"].encode()
+
+
+async def test_imported_prescriptions_keep_their_requester(synthea_db: dict[str, Any], broker: Any) -> None:
+    """The prescriber of the source record survives import and read-back (not the import user)."""
+    path = next(p for p in _bundles(synthea_db["standard"]) if p.name.startswith("Frankie174"))
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    source = {
+        e["resource"]["id"]: e["resource"]["requester"]["display"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    }
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert len(source) == 29 and "Dr. Gaston250 Hermann103" in source.values()
+    async with fresh_app(synthea_db["url"], broker) as (client, database):
+        headers = await headers_for(client, database, "doctor")
+        found, _ = await fetch_all(client, f"/fhir/Patient?identifier={SYNTHEA}|{patient['id']}", headers)
+        meds, total = await fetch_all(
+            client, f"/fhir/MedicationRequest?patient={found[0]['id']}&_count=200", headers
+        )
+        assert total == len(source)
+        got = {}
+        for med in meds:
+            assert_valid(med)
+            (ident,) = med["identifier"]
+            assert ident["system"] == SYNTHEA
+            got[ident["value"]] = med["requester"]["display"]
+        assert got == source
+        native = await client.get(
+            f"/api/patients/{found[0]['id']}/medication-requests/{meds[0]['id']}", headers=headers
+        )
+        assert native.json()["requester_display"] == got[meds[0]["identifier"][0]["value"]]
+        assert native.json()["prescriber_display"] != native.json()["requester_display"]
 
 
 async def test_practitioners_and_organizations_are_in_the_directory(

@@ -45,6 +45,11 @@ BODIES: dict[tuple[str, str], dict] = {
         "value_quantity": "70",
         "value_unit": "/min",
     },
+    ("PATCH", "/api/patients/{patient_id}/observations/{observation_id}"): {
+        "status": "amended",
+        "value_quantity": "72",
+        "value_unit": "/min",
+    },
     ("POST", "/api/patients/{patient_id}/care-plans"): {},
     ("POST", "/api/patients/{patient_id}/medication-requests"): {
         "medication": {"system": RXNORM, "code": "197361", "display": "Amlodipine"}

@@ -3,6 +3,7 @@ notes, observations (Decimal quantities, components, filters), care plans."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from tests.patients.helpers import CVX, LOINC, SNOMED, assert_error, audit_events, headers_for, register
@@ -224,3 +225,99 @@ async def test_encounters_notes_observations_and_care_plans(client, db):
         "Observation.list",
         "CarePlan.create",
     } <= actions
+
+
+async def test_observation_correction_status_value_and_immutable_code(client, db):
+    h = await headers_for(client, db, "doctor")
+    p = await register(client, h)
+    base = f"/api/patients/{p['id']}"
+    glucose = {"system": LOINC, "code": "2339-0", "display": "Glucose"}
+    r = await client.post(
+        f"{base}/observations",
+        json={
+            "code": glucose,
+            "category": "laboratory",
+            "effective_at": "2024-05-01T08:00:00Z",
+            "value_quantity": "250",
+            "value_unit": "mg/dL",
+            "reference_low": "70",
+            "reference_high": "99",
+            "interpretation": {"code": "H"},
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    obs = r.json()
+    assert obs["status"] == "final" and obs["note"] is None
+    url = f"{base}/observations/{obs['id']}"
+
+    # A transcription error: corrected value, normal interpretation, a note; the code may be
+    # repeated unchanged.
+    r = await client.patch(
+        url,
+        json={
+            "status": "corrected",
+            "code": glucose,
+            "value_quantity": "95.5",
+            "value_unit": "mg/dL",
+            "interpretation": {"code": "N"},
+            "note": "Transcription error: 250 was entered for 95.5",
+        },
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    fixed = r.json()
+    assert fixed["status"] == "corrected" and fixed["value_quantity"] == "95.5"
+    assert fixed["interpretation"]["code"] == "N" and fixed["note"].startswith("Transcription")
+    assert (fixed["reference_low"], fixed["reference_high"]) == ("70", "99")  # untouched
+    assert fixed["code"] == obs["code"] and fixed["effective_at"] == obs["effective_at"]
+    assert (await client.get(url, headers=h)).json() == fixed
+
+    # A value of another kind replaces the quantity; null clears the range.
+    r = await client.patch(
+        url,
+        json={"value_string": "hemolysed sample", "reference_low": None, "reference_high": None},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["value_string"] == "hemolysed sample" and got["value_quantity"] is None
+    assert got["value_unit"] is None and got["reference_low"] is None and got["reference_high"] is None
+    r = await client.patch(url, json={"status": "entered-in-error"}, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "entered-in-error"
+    assert r.json()["value_string"] == "hemolysed sample"
+
+    # The code is immutable: a different code is a different observation.
+    err = assert_error(
+        await client.patch(url, json={"code": {"system": LOINC, "code": "2345-7"}}, headers=h),
+        400,
+        "immutable_field",
+    )
+    assert err["details"] == {"field": "code"}
+    assert_error(
+        await client.patch(url, json={"value_quantity": "1", "value_string": "x"}, headers=h),
+        422,
+        "validation_error",
+    )
+    # Another patient's observation id under this patient: not found.
+    other = await register(client, h, family="Other")
+    assert_error(
+        await client.patch(f"/api/patients/{other['id']}/observations/{obs['id']}", json={}, headers=h),
+        404,
+        "not_found",
+    )
+
+    events = await audit_events(db, action="Observation.update", resource_id=obs["id"])
+    assert len(events) == 3 and {e.patient_id for e in events} == {uuid.UUID(p["id"])}
+    assert json.loads(events[0].details or "{}")["fields"] == [
+        "interpretation",
+        "note",
+        "status",
+        "value_code",
+        "value_quantity",
+        "value_string",
+        "value_unit",
+    ]
+
+    desk = await headers_for(client, db, "receptionist")
+    assert_error(await client.patch(url, json={"status": "amended"}, headers=desk), 403, "forbidden")

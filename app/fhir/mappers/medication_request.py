@@ -4,10 +4,13 @@ Kept: medication (``medicationCodeableConcept``, or a reference to a *contained*
 whose ``ingredient[].itemCodeableConcept`` become our ingredients, which the allergy check also
 matches), status, statusReason, intent, the first dosageInstruction (dose quantity, route,
 timing as ``"<frequency> per <period> <unit>"`` or its code, text), dispenseRequest (quantity,
-numberOfRepeatsAllowed as refills, expectedSupplyDuration), authoredOn, encounter,
-identifier/id as provenance, and the extension ``EXT_ALLERGY_OVERRIDE`` (valueString: the reason
-to prescribe despite a recorded allergy). The requester is the authenticated prescriber.
-Ignored: reasonCode/reasonReference, requester (see above), substitution, priorPrescription.
+numberOfRepeatsAllowed as refills, expectedSupplyDuration), authoredOn, encounter, requester
+(a practitioner reference: identifier ``system|value`` + display, resolved by the
+``ReferenceResolver``; e.g. the prescriber of an imported record), identifier/id as provenance,
+and the extension ``EXT_ALLERGY_OVERRIDE`` (valueString: the reason to prescribe despite a
+recorded allergy). The acting user is kept as the prescriber; outbound, ``requester`` is the
+stored requester when there is one, else that prescriber.
+Ignored: reasonCode/reasonReference, substitution, priorPrescription.
 """
 
 from __future__ import annotations
@@ -122,6 +125,14 @@ def override_reason(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _requester(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> dict[str, Any]:
+    requester = resource.get("requester")
+    if not isinstance(requester, Mapping):
+        return {}
+    identifier, display = refs.practitioner(requester)
+    return {"requester_identifier": b._clip(identifier, 190), "requester_display": b._clip(display, 200)}
+
+
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.MedicationRequestCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)
@@ -138,6 +149,7 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.Medic
         **_dispense(resource),
         "authored_at": b.when(resource.get("authoredOn"), "MedicationRequest.authoredOn"),
         "encounter_id": b.encounter(resource, refs),
+        **_requester(resource, refs),
         "override_reason": override_reason(resource),
     }
     return b.build(s.MedicationRequestCreate, data, RESOURCE_TYPE)
@@ -175,7 +187,8 @@ def to_fhir(obj: Any) -> dict[str, Any]:
         "subject": b.ref("Patient", m.patient_id),
         "encounter": b.ref("Encounter", m.encounter_id),
         "authoredOn": b.fhir_instant(m.authored_at),
-        "requester": {"display": m.prescriber_display} if m.prescriber_display else None,
+        "requester": b.practitioner_ref(m.requester_identifier, m.requester_display)
+        or ({"display": m.prescriber_display} if m.prescriber_display else None),
     }
     if m.ingredients:
         resource["contained"] = [

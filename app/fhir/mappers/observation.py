@@ -4,7 +4,9 @@ Kept: status, category (the first code matching ``[a-z-]``, e.g. vital-signs, la
 survey), code, effective[x] (dateTime, instant, or a Period's start), value[x] (Quantity,
 CodeableConcept, string; boolean and integer too, as string and quantity), referenceRange (the
 first: low/high), interpretation (the first), component (e.g. the two blood-pressure values),
-encounter, identifier/id as provenance. Decimal values keep up to 6 decimal places.
+note, encounter, identifier/id as provenance. Decimal values keep up to 6 decimal places.
+An update (PUT) may change status, value[x], referenceRange, interpretation, component and note;
+code and subject cannot change.
 Ignored: issued, performer, method, specimen, device, hasMember, derivedFrom, dataAbsentReason.
 """
 
@@ -53,7 +55,7 @@ def _category(resource: Mapping[str, Any]) -> str | None:
 def _range(resource: Mapping[str, Any]) -> dict[str, Any]:
     r = b.first(resource.get("referenceRange"))
     if not isinstance(r, Mapping):
-        return {}
+        return {"reference_low": None, "reference_high": None}
     low, high = r.get("low") or {}, r.get("high") or {}
     return {
         "reference_low": b.decimal(low.get("value"), "Observation.referenceRange.low"),
@@ -66,13 +68,6 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.Obser
     b.patient_of(resource, refs)
     period = resource.get("effectivePeriod") or {}
     effective = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or period.get("start")
-    components = []
-    for i, c in enumerate(resource.get("component") or []):
-        if isinstance(c, Mapping):
-            path = f"Observation.component[{i}]"
-            components.append(
-                {"code": b.concept(c.get("code"), f"{path}.code", required=True), **_value(c, path)}
-            )
     data = {
         **b.provenance(resource, refs),
         "status": b.one_of(resource.get("status"), _STATUSES, "Observation.status", "final"),
@@ -82,10 +77,44 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.Obser
         **_value(resource, "Observation"),
         **_range(resource),
         "interpretation": b.concept(b.first(resource.get("interpretation"))),
-        "components": components,
+        "components": _components(resource),
+        "note": b.texts(resource.get("note")),
         "encounter_id": b.encounter(resource, refs),
     }
     return b.build(s.ObservationCreate, data, RESOURCE_TYPE)
+
+
+def _components(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+    components = []
+    for i, c in enumerate(resource.get("component") or []):
+        if isinstance(c, Mapping):
+            path = f"Observation.component[{i}]"
+            components.append(
+                {"code": b.concept(c.get("code"), f"{path}.code", required=True), **_value(c, path)}
+            )
+    return components
+
+
+def update_from_fhir(resource: Mapping[str, Any]) -> s.ObservationUpdate:
+    """The elements a PUT may change. The resource replaces them: an element left out is
+    cleared (a missing status keeps the stored one). The code is compared by the caller."""
+    b.check_type(resource, RESOURCE_TYPE)
+    value = dict.fromkeys(("value_quantity", "value_unit", "value_code", "value_string"))
+    data = {
+        "status": b.one_of(resource.get("status"), _STATUSES, "Observation.status"),
+        **value,
+        **_value(resource, "Observation"),
+        **_range(resource),
+        "interpretation": b.concept(b.first(resource.get("interpretation"))),
+        "components": _components(resource),
+        "note": b.texts(resource.get("note")),
+    }
+    return b.build(s.ObservationUpdate, data, RESOURCE_TYPE)
+
+
+def immutable(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """What a PUT may not change (a different code is a different observation: create one)."""
+    return {"code": b.concept(resource.get("code"), "Observation.code", required=True)}
 
 
 def _value_out(v: Any) -> dict[str, Any]:
@@ -133,6 +162,7 @@ def to_fhir(obj: Any) -> dict[str, Any]:
         "interpretation": [b.fhir_concept(o.interpretation)] if o.interpretation else None,
         "referenceRange": ref_range,
         "component": [{"code": b.fhir_concept(c.code), **_value_out(c)} for c in o.components],
+        "note": [{"text": o.note}] if o.note else None,
     }
     result: dict[str, Any] = b.clean(resource)
     return result

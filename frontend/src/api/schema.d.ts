@@ -456,7 +456,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Correct an observation (status, value, range, interpretation, components, note) */
+        patch: operations["update_observation_api_patients__patient_id__observations__observation_id__patch"];
         trace?: never;
     };
     "/api/patients/{patient_id}/procedures": {
@@ -835,7 +836,8 @@ export interface paths {
         };
         /** Read Observation */
         get: operations["read_fhir_Observation__resource_id__get"];
-        put?: never;
+        /** Correct an observation's status, value, range, interpretation, components and note */
+        put: operations["update_observation_fhir_Observation__resource_id__put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1979,6 +1981,13 @@ export interface components {
              * @default 0
              */
             refills: number;
+            /** Requester Display */
+            requester_display?: string | null;
+            /**
+             * Requester Identifier
+             * @description Who ordered it in the source record: a practitioner's system|value
+             */
+            requester_identifier?: string | null;
             route?: components["schemas"]["Coding"] | null;
             /** Source Id */
             source_id?: string | null;
@@ -2048,6 +2057,10 @@ export interface components {
             recorded_by: string | null;
             /** Refills */
             refills: number;
+            /** Requester Display */
+            requester_display: string | null;
+            /** Requester Identifier */
+            requester_identifier: string | null;
             route: components["schemas"]["Coding"] | null;
             /** Source Id */
             source_id: string | null;
@@ -2113,6 +2126,8 @@ export interface components {
             /** Encounter Id */
             encounter_id?: string | null;
             interpretation?: components["schemas"]["Coding"] | null;
+            /** Note */
+            note?: string | null;
             /** Reference High */
             reference_high?: number | string | null;
             /** Reference Low */
@@ -2157,6 +2172,8 @@ export interface components {
              */
             id: string;
             interpretation: components["schemas"]["Coding"] | null;
+            /** Note */
+            note: string | null;
             /**
              * Patient Id
              * Format: uuid
@@ -2186,6 +2203,34 @@ export interface components {
             value_string: string | null;
             /** Value Unit */
             value_unit: string | null;
+        };
+        /**
+         * ObservationUpdate
+         * @description A correction: status (final -> amended / corrected / entered-in-error, ...), the value,
+         *     reference range, interpretation, components and note. Any value field given replaces the
+         *     whole value (the others are cleared); null clears a field. ``code`` may be repeated but not
+         *     changed (a different code is a different observation: record a new one).
+         */
+        ObservationUpdate: {
+            code?: components["schemas"]["Coding"] | null;
+            /** Components */
+            components?: components["schemas"]["ObservationComponent"][] | null;
+            interpretation?: components["schemas"]["Coding"] | null;
+            /** Note */
+            note?: string | null;
+            /** Reference High */
+            reference_high?: number | string | null;
+            /** Reference Low */
+            reference_low?: number | string | null;
+            /** Status */
+            status?: ("registered" | "preliminary" | "final" | "amended" | "corrected" | "cancelled" | "entered-in-error" | "unknown") | null;
+            value_code?: components["schemas"]["Coding"] | null;
+            /** Value Quantity */
+            value_quantity?: number | string | null;
+            /** Value String */
+            value_string?: string | null;
+            /** Value Unit */
+            value_unit?: string | null;
         };
         /** Page[AllergyRead] */
         Page_AllergyRead_: {
@@ -6522,6 +6567,105 @@ export interface operations {
             };
         };
     };
+    update_observation_api_patients__patient_id__observations__observation_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                patient_id: string;
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ObservationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ObservationRead"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_procedures_api_patients__patient_id__procedures_get: {
         parameters: {
             query?: {
@@ -9436,6 +9580,100 @@ export interface operations {
         };
     };
     read_fhir_Observation__resource_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                resource_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": unknown;
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_observation_fhir_Observation__resource_id__put: {
         parameters: {
             query?: never;
             header?: never;

@@ -78,6 +78,8 @@ export function makeMed(overrides: Partial<MedicationRequest> = {}): MedicationR
     instructions: null,
     prescriber_id: null,
     prescriber_display: "Dr. Demo",
+    requester_identifier: null,
+    requester_display: null,
     authored_at: T,
     allergy_override_reason: null,
     encounter_id: null,
@@ -101,6 +103,7 @@ export function makeVital(code: string, value: string, unit: string, at = T): Ob
     reference_high: null,
     interpretation: null,
     components: [],
+    note: null,
     encounter_id: null,
   };
 }
