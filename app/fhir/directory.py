@@ -26,15 +26,7 @@ from app.staff import schemas as ss
 from app.staff import service as staff
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
-_TELECOM_SYSTEMS = ("phone", "fax", "email", "pager", "url", "sms", "other")
-_TELECOM_USES = ("home", "work", "temp", "old", "mobile")
-_ADDRESS_USES = ("home", "work", "temp", "old", "billing")
-_IDENT_USES = ("usual", "official", "temp", "secondary", "old")
 _GENDERS = ("male", "female", "other", "unknown")
-
-
-def _strings(values: Any, limit: int) -> list[str]:
-    return [str(v).strip()[:limit] for v in values or [] if isinstance(v, str) and v.strip()]
 
 
 def identifiers(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -47,24 +39,8 @@ def identifiers(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
         if pair in seen:
             continue
         seen.add(pair)
-        use = i.get("use") if i.get("use") in _IDENT_USES else None
+        use = i.get("use") if i.get("use") in b.IDENTIFIER_USES else None
         out.append({"system": pair[0], "value": pair[1], "use": use})
-    return out[:20]
-
-
-def _telecoms(items: Any) -> list[dict[str, Any]]:
-    out = []
-    for t in items or []:
-        if isinstance(t, Mapping) and t.get("value") and t.get("system") in _TELECOM_SYSTEMS:
-            rank = t.get("rank")
-            out.append(
-                {
-                    "system": t["system"],
-                    "value": str(t["value"]).strip()[:255],
-                    "use": t.get("use") if t.get("use") in _TELECOM_USES else None,
-                    "rank": rank if isinstance(rank, int) and 1 <= rank <= 100 else None,
-                }
-            )
     return out[:20]
 
 
@@ -76,9 +52,9 @@ def _addresses(items: Any) -> list[dict[str, Any]]:
         if isinstance(a, Mapping):
             out.append(
                 {
-                    "use": a.get("use") if a.get("use") in _ADDRESS_USES else None,
+                    "use": a.get("use") if a.get("use") in b.ADDRESS_USES else None,
                     "text": b._clip(a.get("text"), 255),
-                    "line": _strings(a.get("line"), 255)[:4],
+                    "line": b.strings(a.get("line"), 255)[:4],
                     "city": b._clip(a.get("city"), 100),
                     "district": b._clip(a.get("district"), 100),
                     "state": b._clip(a.get("state"), 100),
@@ -97,7 +73,7 @@ def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
     names = [n for n in resource.get("name") or [] if isinstance(n, Mapping)]
     name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else {})
     family = b._clip(name.get("family"), 100)
-    given = _strings(name.get("given"), 100)[:10]
+    given = b.strings(name.get("given"), 100)[:10]
     if not family and not given and name.get("text"):
         family = b._clip(name.get("text"), 100)
     if not family and not given:
@@ -121,12 +97,12 @@ def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
     data = {
         "family": family,
         "given": given,
-        "prefix": _strings(name.get("prefix"), 32)[:5],
-        "suffix": _strings(name.get("suffix"), 32)[:5],
+        "prefix": b.strings(name.get("prefix"), 32)[:5],
+        "suffix": b.strings(name.get("suffix"), 32)[:5],
         "gender": resource.get("gender") if resource.get("gender") in _GENDERS else "unknown",
         "birth_date": b.day(resource.get("birthDate"), "Practitioner.birthDate"),
         "identifiers": identifiers(resource),
-        "telecoms": _telecoms(resource.get("telecom")),
+        "telecoms": b.telecoms(resource.get("telecom")),
         "addresses": _addresses(resource.get("address")),
         "qualifications": qualifications[:50],
         "active": resource.get("active") is not False,
@@ -143,7 +119,7 @@ def organization_from_fhir(resource: Mapping[str, Any]) -> fs.FacilityCreate:
         "name": name,
         "type": b.concept(b.first(resource.get("type"))),
         "identifiers": identifiers(resource),
-        "telecoms": _telecoms(resource.get("telecom")),
+        "telecoms": b.telecoms(resource.get("telecom")),
         "addresses": _addresses(resource.get("address")),
         "active": resource.get("active") is not False,
     }

@@ -358,3 +358,33 @@ def as_read(schema: type[R], obj: Any) -> R:
 
 
 Mapper = Callable[[Any], dict[str, Any]]
+
+
+# --- datatypes shared by the Patient, Practitioner and Organization mappers -------------
+
+TELECOM_SYSTEMS = ("phone", "fax", "email", "pager", "url", "sms", "other")
+TELECOM_USES = ("home", "work", "temp", "old", "mobile")
+ADDRESS_USES = ("home", "work", "temp", "old", "billing")
+IDENTIFIER_USES = ("usual", "official", "temp", "secondary", "old")
+
+
+def strings(values: Any, limit: int) -> list[str]:
+    """The non-blank strings of a FHIR string array, trimmed to ``limit`` characters."""
+    return [str(v).strip()[:limit] for v in values or [] if isinstance(v, str) and v.strip()]
+
+
+def telecoms(items: Any) -> list[dict[str, Any]]:
+    """FHIR ContactPoints -> our telecom dicts; entries we cannot store are dropped."""
+    out = []
+    for t in items or []:
+        if isinstance(t, Mapping) and t.get("value") and t.get("system") in TELECOM_SYSTEMS:
+            rank = t.get("rank")
+            out.append(
+                {
+                    "system": t["system"],
+                    "value": str(t["value"]).strip()[:255],
+                    "use": t.get("use") if t.get("use") in TELECOM_USES else None,
+                    "rank": rank if isinstance(rank, int) and 1 <= rank <= 100 else None,
+                }
+            )
+    return out[:20]

@@ -22,14 +22,6 @@ GEOLOCATION = "http://hl7.org/fhir/StructureDefinition/geolocation"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 BCP47 = "urn:ietf:bcp:47"
 _NAME_USES = ("usual", "official", "temp", "nickname", "anonymous", "old", "maiden")
-_IDENT_USES = ("usual", "official", "temp", "secondary", "old")
-_TELECOM_SYSTEMS = ("phone", "fax", "email", "pager", "url", "sms", "other")
-_TELECOM_USES = ("home", "work", "temp", "old", "mobile")
-_ADDRESS_USES = ("home", "work", "temp", "old", "billing")
-
-
-def _strings(values: Any, limit: int) -> list[str]:
-    return [str(v).strip()[:limit] for v in values or [] if isinstance(v, str) and v.strip()]
 
 
 def _names(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -41,9 +33,9 @@ def _names(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
             "use": n.get("use") if n.get("use") in _NAME_USES else None,
             "text": b._clip(n.get("text"), 255),
             "family": b._clip(n.get("family"), 100),
-            "given": _strings(n.get("given"), 100)[:10],
-            "prefix": _strings(n.get("prefix"), 32)[:5],
-            "suffix": _strings(n.get("suffix"), 32)[:5],
+            "given": b.strings(n.get("given"), 100)[:10],
+            "prefix": b.strings(n.get("prefix"), 32)[:5],
+            "suffix": b.strings(n.get("suffix"), 32)[:5],
         }
         if name["family"] or name["given"] or name["text"]:
             names.append(name)
@@ -75,26 +67,10 @@ def _identifiers(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 "system": system,
                 "value": value,
-                "use": i.get("use") if i.get("use") in _IDENT_USES else None,
+                "use": i.get("use") if i.get("use") in b.IDENTIFIER_USES else None,
                 "type": b.concept(i.get("type")),
             }
         )
-    return out[:20]
-
-
-def _telecoms(items: Any) -> list[dict[str, Any]]:
-    out = []
-    for t in items or []:
-        if isinstance(t, Mapping) and t.get("value") and t.get("system") in _TELECOM_SYSTEMS:
-            rank = t.get("rank")
-            out.append(
-                {
-                    "system": t["system"],
-                    "value": str(t["value"]).strip()[:255],
-                    "use": t.get("use") if t.get("use") in _TELECOM_USES else None,
-                    "rank": rank if isinstance(rank, int) and 1 <= rank <= 100 else None,
-                }
-            )
     return out[:20]
 
 
@@ -116,9 +92,9 @@ def _addresses(items: Any) -> list[dict[str, Any]]:
             continue
         out.append(
             {
-                "use": a.get("use") if a.get("use") in _ADDRESS_USES else None,
+                "use": a.get("use") if a.get("use") in b.ADDRESS_USES else None,
                 "text": b._clip(a.get("text"), 255),
-                "line": _strings(a.get("line"), 255)[:4],
+                "line": b.strings(a.get("line"), 255)[:4],
                 "city": b._clip(a.get("city"), 100),
                 "district": b._clip(a.get("district"), 100),
                 "state": b._clip(a.get("state"), 100),
@@ -134,7 +110,7 @@ def _contact_name(c: Mapping[str, Any]) -> str | None:
     n = c.get("name")
     if isinstance(n, Mapping):
         text = n.get("text") or " ".join(
-            [*_strings(n.get("prefix"), 32), *_strings(n.get("given"), 100), n.get("family") or ""]
+            [*b.strings(n.get("prefix"), 32), *b.strings(n.get("given"), 100), n.get("family") or ""]
         )
         return b._clip(text, 200)
     org = c.get("organization")
@@ -187,7 +163,7 @@ def _fields(resource: Mapping[str, Any]) -> dict[str, Any]:
         "deceased_at": deceased_at,
         "preferred_language": _language(resource),
         "marital_status": b.concept(resource.get("maritalStatus")),
-        "telecoms": _telecoms(resource.get("telecom")),
+        "telecoms": b.telecoms(resource.get("telecom")),
         "addresses": _addresses(resource.get("address")),
         "contacts": _contacts(resource.get("contact")),
         "active": resource.get("active") is not False,
