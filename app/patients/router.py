@@ -120,10 +120,10 @@ async def search_patients(
         Query(max_length=2, description="YYYY-MM-DD, or with a prefix: ge1980-01-01, le1990-12-31"),
     ] = None,
 ) -> Page[s.PatientRead]:
-    """Search patients. With ``name``: ordered by the name token the first query word (the
-    longest) matched, then family, given, birth date and id; ``total`` is exact up to 1,000 matches,
-    past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered by family,
-    given, birth date, id, with an exact total."""
+    """Search patients. With ``name``: ordered by the patient's name token matched by the longest
+    word of the query, then family, given, birth date and id; ``total`` is exact up to 1,000
+    matches, past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered
+    by family, given, birth date, id, with an exact total."""
     patients, total, lower_bound = await service.search_patients(
         session,
         principal,

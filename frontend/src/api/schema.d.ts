@@ -149,10 +149,10 @@ export interface paths {
         };
         /**
          * Search patients
-         * @description Search patients. With ``name``: ordered by the name token the first query word (the
-         *     longest) matched, then family, given, birth date and id; ``total`` is exact up to 1,000 matches,
-         *     past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered by family,
-         *     given, birth date, id, with an exact total.
+         * @description Search patients. With ``name``: ordered by the patient's name token matched by the longest
+         *     word of the query, then family, given, birth date and id; ``total`` is exact up to 1,000
+         *     matches, past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered
+         *     by family, given, birth date, id, with an exact total.
          */
         get: operations["search_patients_api_patients_get"];
         put?: never;
