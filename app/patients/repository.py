@@ -18,7 +18,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
@@ -188,8 +188,9 @@ def _date_filters(values: Sequence[tuple[str, date]]) -> list[ColumnElement[bool
 
 
 SEARCH_COUNT_CAP = 1000
-"""A name search counts at most this many matches (plus one, to know the cap was passed): beyond
-it, ``total`` is a lower bound and the search says so, instead of counting every match."""
+"""A name search counts over at most this many rows of its token range (plus one, to know the cap
+was passed): beyond it, ``total`` is a lower bound and the search says so, instead of counting
+every match."""
 
 
 def _patient_filters(
@@ -269,48 +270,52 @@ async def _search_by_name(
     Every patient appears once, on the row of their smallest token matching the driving prefix
     (``NOT EXISTS`` a smaller one: a primary-key range per row, which keeps the scan in index
     order, where ``GROUP BY patient_id`` / ``MIN(token)`` would read every match). The other
-    query tokens and criteria are ``EXISTS`` / join filters on the same walk. Order: that matched
-    token, then (family, given, birth date, id), i.e. exactly ``ix_patient_name_tokens_token``,
-    which holds a copy of the patient's sort key; LIMIT/OFFSET stop the walk after the page.
+    query tokens and criteria are ``EXISTS`` filters on the same walk. Order: that matched token,
+    then (family, given, birth date, id), i.e. exactly ``ix_patient_name_tokens_token``, which
+    holds a copy of the patient's sort key; LIMIT/OFFSET stop the walk after the page.
 
-    The total counts at most ``cap`` + 1 matches; past the cap it is a lower bound (the flag)."""
+    The total is counted over at most ``cap`` + 1 rows of the driving prefix's index range: exact
+    when the range is shorter, else the matches among those rows, a lower bound (the flag). So
+    the count costs the same whatever the size of the registry and however few of the rows the
+    other criteria keep ("maria gar": a few percent of the "maria" rows)."""
     driving = max(name_tokens, key=len)  # ties: the first, the tokens come sorted
-    token = aliased(PatientNameToken, name="driving_token")
-    smaller = aliased(PatientNameToken, name="smaller_token")
-    matches = (
-        select(token.patient_id)
-        .join(Patient, Patient.id == token.patient_id)
-        .where(_prefix_match(session, token.token, driving), *filters)
-        .where(
+
+    def keeps(patient_id: Any, token_value: Any) -> list[ColumnElement[bool]]:
+        """The conditions on one row of the driving range (given its patient id and token)."""
+        smaller = aliased(PatientNameToken)
+        conditions = [
+            exists().where(Patient.id == patient_id, *filters),
             ~exists().where(
-                smaller.patient_id == token.patient_id,
+                smaller.patient_id == patient_id,
                 _prefix_match(session, smaller.token, driving),
-                smaller.token < token.token,
-            )
-        )
-    )
-    for other in name_tokens:
-        if other == driving:
-            continue
-        also = aliased(PatientNameToken)
-        matches = matches.where(
-            exists().where(also.patient_id == token.patient_id, _prefix_match(session, also.token, other))
-        )
-    page_ids = list(
-        (
-            await session.execute(
-                matches.order_by(
-                    token.token, token.sort_family, token.sort_given, token.birth_date, token.patient_id
+                smaller.token < token_value,
+            ),
+        ]
+        for other in name_tokens:
+            if other != driving:
+                also = aliased(PatientNameToken)
+                conditions.append(
+                    exists().where(also.patient_id == patient_id, _prefix_match(session, also.token, other))
                 )
-                .limit(limit)
-                .offset(offset)
-            )
-        ).scalars()
+        return conditions
+
+    token = aliased(PatientNameToken, name="driving_token")
+    in_range = _prefix_match(session, token.token, driving)
+    page_query = (
+        select(token.patient_id)
+        .where(in_range, *keeps(token.patient_id, token.token))
+        .order_by(token.token, token.sort_family, token.sort_given, token.birth_date, token.patient_id)
+        .limit(limit)
+        .offset(offset)
     )
-    counted = (
-        await session.execute(select(func.count()).select_from(matches.limit(cap + 1).subquery()))
-    ).scalar_one()
-    if counted <= cap:
+    page_ids = list((await session.execute(page_query)).scalars())
+
+    window = select(token.patient_id, token.token).where(in_range).limit(cap + 1).subquery()
+    kept = case((and_(*keeps(window.c.patient_id, window.c.token)), 1))
+    scanned, counted = (
+        await session.execute(select(func.count(), func.count(kept)).select_from(window))
+    ).one()
+    if scanned <= cap:
         total, lower_bound = counted, False
     elif 0 < len(page_ids) < limit:  # this page is the last one: the total is known after all
         total, lower_bound = offset + len(page_ids), False
