@@ -199,7 +199,7 @@ async def _seed_demo_patients(settings: Settings) -> str:
             raise RuntimeError(f"demo import failed: {report.problems[0]}")
         async with db.sessionmaker() as session:
             principal = await importer.system_principal(session)
-            found, _ = await patients.search_patients(
+            found, _, _ = await patients.search_patients(
                 session, principal, identifier=f"{DEMO_SYSTEM}|{PORTAL_PATIENT}", limit=1, offset=0
             )
             user = (await session.execute(select(User).where(User.username == "patient"))).scalar_one()

@@ -2,9 +2,9 @@
 
 Not app code and not a way to register patients (no audit, no MRN counter, no identifiers): it
 writes the rows that ``register_patient`` would leave for a patient with one official name, i.e.
-``patients`` (with the sort keys), ``patient_names`` and ``patient_name_tokens``, with the sort
-keys and tokens computed by ``app.patients.names``, so that searching them behaves as searching
-registered patients.
+``patients`` (with the sort keys), ``patient_names`` and ``patient_name_tokens`` (each with its
+copy of the patient's sort key), with the sort keys and tokens computed by ``app.patients.names``,
+so that searching them behaves as searching registered patients.
 
 Names: a mix of cultures with their accents, apostrophes, hyphens and particles (García,
 Nguyễn, Müller, O'Brien, Łukasiewicz, Smith-Jones, Van der Berg, ...), Zipf-weighted so a few are
@@ -150,7 +150,8 @@ class People:
             found: set[str] = set()
             for part in (family, *given):
                 found.update(_tokens(part))
-            tokens.extend({"patient_id": pid, "token": t} for t in sorted(found))
+            key = {k: patients[-1][k] for k in ("sort_family", "sort_given", "birth_date")}
+            tokens.extend({"patient_id": pid, "token": t, **key} for t in sorted(found))
         return patients, names, tokens
 
 

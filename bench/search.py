@@ -66,7 +66,7 @@ async def search_once(
 ) -> tuple[float, int]:
     async with db.sessionmaker() as session:
         try:
-            seconds, (rows, total) = await timed(
+            seconds, (rows, total, _) = await timed(
                 lambda: service.search_patients(session, principal, name=name, limit=limit, offset=0), bound
             )
         finally:

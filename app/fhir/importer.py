@@ -475,7 +475,7 @@ class BundleImport:
 
     async def _find_patient(self, pairs: Sequence[tuple[str, str]]) -> uuid.UUID | None:
         for system, value in pairs:
-            found, _ = await patients.search_patients(
+            found, _, _ = await patients.search_patients(
                 self.session, self.principal, identifier=f"{system}|{value}", limit=1, offset=0
             )
             if found:

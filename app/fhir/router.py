@@ -154,6 +154,7 @@ async def search_patients(request: Request, principal: PrincipalDep, session: Se
     fs.check_known(params, PATIENT_PARAMS, "Patient")
     page = fs.paging(params)
     resources: list[dict[str, Any]] = []
+    lower_bound = False
     rid = fs.single(params, "_id")
     if rid is not None:
         if any(k in params for k in PATIENT_PARAMS if k != "_id"):
@@ -171,7 +172,7 @@ async def search_patients(request: Request, principal: PrincipalDep, session: Se
         gender = fs.single(params, "gender")
         if gender is not None and gender not in ("male", "female", "other", "unknown"):
             raise fs.bad("gender must be one of male, female, other, unknown")
-        rows, total = await ps.search_patients(
+        rows, total, lower_bound = await ps.search_patients(
             session,
             principal,
             name=" ".join(names) if names else None,
@@ -182,7 +183,11 @@ async def search_patients(request: Request, principal: PrincipalDep, session: Se
             offset=page.offset,
         )
         resources = [patient_map.to_fhir(p) for p in rows]
-    return FHIRResponse(fs.searchset(base_url(request), "/Patient", params, page, total, resources))
+    return FHIRResponse(
+        fs.searchset(
+            base_url(request), "/Patient", params, page, total, resources, total_is_lower_bound=lower_bound
+        )
+    )
 
 
 @router.get("/Patient/{patient_id}", summary="Read a patient")

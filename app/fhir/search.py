@@ -317,7 +317,10 @@ def searchset(
     resources: Sequence[dict[str, Any]],
     *,
     bundle_type: str = "searchset",
+    total_is_lower_bound: bool = False,
 ) -> dict[str, Any]:
+    """A Bundle of one page. ``total`` is omitted when it is only a lower bound (a capped count:
+    FHIR allows leaving it out); a next link is then given while pages come back full."""
     criteria = [(k, v) for k, v in params.multi_items() if k not in ("_count", "_offset")]
 
     def link(relation: str, offset: int) -> dict[str, str]:
@@ -325,7 +328,8 @@ def searchset(
         return {"relation": relation, "url": f"{base}{path}?{query}"}
 
     links = [link("self", page.offset)]
-    if page.count and page.offset + page.count < total:
+    more = total_is_lower_bound and len(resources) == page.count
+    if page.count and (page.offset + page.count < total or more):
         links.append(link("next", page.offset + page.count))
     if page.offset > 0:
         links.append(link("previous", max(page.offset - page.count, 0)))
@@ -335,7 +339,7 @@ def searchset(
         if bundle_type == "searchset":
             entry["search"] = {"mode": "match"}
         entries.append(entry)
-    return {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "meta": {"lastUpdated": mb.fhir_instant(datetime.now(UTC))},
@@ -344,3 +348,6 @@ def searchset(
         "link": links,
         "entry": entries,
     }
+    if total_is_lower_bound:
+        del bundle["total"]
+    return bundle

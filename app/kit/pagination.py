@@ -29,3 +29,6 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+    total_is_lower_bound: bool = False
+    """True when counting stopped at a cap: there are at least ``total`` items (so far only the
+    patient name search caps its count)."""

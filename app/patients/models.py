@@ -153,15 +153,27 @@ class PatientName(UUIDPk, Base):
 
 class PatientNameToken(Base):
     """Normalised name tokens (accents folded, lower case, apostrophes dropped) for prefix search
-    with a plain indexed range/LIKE: portable, no database-specific functions."""
+    with a plain indexed range/LIKE: portable, no database-specific functions.
+
+    Each row carries a copy of its patient's sort key (``sort_family``, ``sort_given``,
+    ``birth_date``; kept in sync by the service wherever names or the birth date are written), so
+    a name search walks ``ix_patient_name_tokens_token`` in result order and stops after the
+    page, whatever the number of matches."""
 
     __tablename__ = "patient_name_tokens"
-    __table_args__ = (Index("ix_patient_name_tokens_token", "token", "patient_id"),)
+    __table_args__ = (
+        Index(
+            "ix_patient_name_tokens_token", "token", "sort_family", "sort_given", "birth_date", "patient_id"
+        ),
+    )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(PATIENT_FK, ondelete="CASCADE"), primary_key=True
     )
     token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sort_family: Mapped[str] = mapped_column(String(100), default="")
+    sort_given: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[date | None] = mapped_column(Date)
 
 
 class PatientIdentifier(UUIDPk, Base):

@@ -18,10 +18,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from app.audit import service as audit
@@ -187,6 +187,40 @@ def _date_filters(values: Sequence[tuple[str, date]]) -> list[ColumnElement[bool
     return [ops[op](value) for op, value in values]
 
 
+SEARCH_COUNT_CAP = 1000
+"""A name search counts over at most this many rows of its token range (plus one, to know the cap
+was passed): beyond it, ``total`` is a lower bound and the search says so, instead of counting
+every match."""
+
+
+def _patient_filters(
+    *,
+    scope: ColumnElement[bool],
+    mrn: str | None,
+    identifier: tuple[str | None, str] | None,
+    birth_dates: Sequence[tuple[str, date]],
+    gender: str | None,
+) -> list[ColumnElement[bool]]:
+    filters = [scope]
+    if gender is not None:
+        filters.append(Patient.gender == gender)
+    if mrn is not None:
+        filters.append(Patient.mrn == mrn)
+    if identifier is not None:
+        system, value = identifier
+        by_identifier = select(PatientIdentifier.patient_id).where(PatientIdentifier.value == value)
+        if system is not None:
+            by_identifier = by_identifier.where(PatientIdentifier.system == system)
+        if system == MRN_SYSTEM:
+            filters.append(Patient.mrn == value)
+        elif system is None:
+            filters.append(or_(Patient.mrn == value, Patient.id.in_(by_identifier)))
+        else:
+            filters.append(Patient.id.in_(by_identifier))
+    filters.extend(_date_filters(birth_dates))
+    return filters
+
+
 async def search_patients(
     session: AsyncSession,
     *,
@@ -198,33 +232,19 @@ async def search_patients(
     gender: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[list[Patient], int]:
-    query: Select[Patient] = select(Patient).where(scope)
-    if gender is not None:
-        query = query.where(Patient.gender == gender)
-    for token in name_tokens:
-        query = query.where(
-            Patient.id.in_(
-                select(PatientNameToken.patient_id).where(
-                    _prefix_match(session, PatientNameToken.token, token)
-                )
-            )
-        )
-    if mrn is not None:
-        query = query.where(Patient.mrn == mrn)
-    if identifier is not None:
-        system, value = identifier
-        by_identifier = select(PatientIdentifier.patient_id).where(PatientIdentifier.value == value)
-        if system is not None:
-            by_identifier = by_identifier.where(PatientIdentifier.system == system)
-        if system == MRN_SYSTEM:
-            query = query.where(Patient.mrn == value)
-        elif system is None:
-            query = query.where(or_(Patient.mrn == value, Patient.id.in_(by_identifier)))
-        else:
-            query = query.where(Patient.id.in_(by_identifier))
-    for condition in _date_filters(birth_dates):
-        query = query.where(condition)
+    count_cap: int | None = None,
+) -> tuple[list[Patient], int, bool]:
+    """One page of patients and the total; the flag says the total is only a lower bound.
+
+    Without a name: every match counted, ordered by (family, given, birth date, id).
+    With a name: see ``_search_by_name``."""
+    filters = _patient_filters(
+        scope=scope, mrn=mrn, identifier=identifier, birth_dates=birth_dates, gender=gender
+    )
+    if name_tokens:
+        cap = SEARCH_COUNT_CAP if count_cap is None else count_cap
+        return await _search_by_name(session, filters, name_tokens, limit=limit, offset=offset, cap=cap)
+    query: Select[Patient] = select(Patient).where(*filters)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = await session.execute(
         query.options(*PATIENT_LOAD)
@@ -232,7 +252,81 @@ async def search_patients(
         .limit(limit)
         .offset(offset)
     )
-    return list(rows.scalars()), total
+    return list(rows.scalars()), total, False
+
+
+async def _search_by_name(
+    session: AsyncSession,
+    filters: Sequence[ColumnElement[bool]],
+    name_tokens: Sequence[str],
+    *,
+    limit: int,
+    offset: int,
+    cap: int,
+) -> tuple[list[Patient], int, bool]:
+    """Name search driven by the token index of one query token (the longest: usually the most
+    selective), so its cost is the page, not the number of matches.
+
+    Every patient appears once, on the row of their smallest token matching the driving prefix
+    (``NOT EXISTS`` a smaller one: a primary-key range per row, which keeps the scan in index
+    order, where ``GROUP BY patient_id`` / ``MIN(token)`` would read every match). The other
+    query tokens and criteria are ``EXISTS`` filters on the same walk. Order: that matched token,
+    then (family, given, birth date, id), i.e. exactly ``ix_patient_name_tokens_token``, which
+    holds a copy of the patient's sort key; LIMIT/OFFSET stop the walk after the page.
+
+    The total is counted over at most ``cap`` + 1 rows of the driving prefix's index range: exact
+    when the range is shorter, else the matches among those rows, a lower bound (the flag). So
+    the count costs the same whatever the size of the registry and however few of the rows the
+    other criteria keep ("maria gar": a few percent of the "maria" rows)."""
+    driving = max(name_tokens, key=len)  # ties: the first, the tokens come sorted
+
+    def keeps(patient_id: Any, token_value: Any) -> list[ColumnElement[bool]]:
+        """The conditions on one row of the driving range (given its patient id and token)."""
+        smaller = aliased(PatientNameToken)
+        conditions = [
+            exists().where(Patient.id == patient_id, *filters),
+            ~exists().where(
+                smaller.patient_id == patient_id,
+                _prefix_match(session, smaller.token, driving),
+                smaller.token < token_value,
+            ),
+        ]
+        for other in name_tokens:
+            if other != driving:
+                also = aliased(PatientNameToken)
+                conditions.append(
+                    exists().where(also.patient_id == patient_id, _prefix_match(session, also.token, other))
+                )
+        return conditions
+
+    token = aliased(PatientNameToken, name="driving_token")
+    in_range = _prefix_match(session, token.token, driving)
+    page_query = (
+        select(token.patient_id)
+        .where(in_range, *keeps(token.patient_id, token.token))
+        .order_by(token.token, token.sort_family, token.sort_given, token.birth_date, token.patient_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    page_ids = list((await session.execute(page_query)).scalars())
+
+    window = select(token.patient_id, token.token).where(in_range).limit(cap + 1).subquery()
+    kept = case((and_(*keeps(window.c.patient_id, window.c.token)), 1))
+    scanned, counted = (
+        await session.execute(select(func.count(), func.count(kept)).select_from(window))
+    ).one()
+    if scanned <= cap:
+        total, lower_bound = counted, False
+    elif 0 < len(page_ids) < limit:  # this page is the last one: the total is known after all
+        total, lower_bound = offset + len(page_ids), False
+    else:
+        total, lower_bound = max(counted, offset + len(page_ids)), True
+    patients: list[Patient] = []
+    if page_ids:
+        loaded = await session.execute(select(Patient).where(Patient.id.in_(page_ids)).options(*PATIENT_LOAD))
+        by_id = {p.id: p for p in loaded.scalars()}
+        patients = [by_id[pid] for pid in page_ids]
+    return patients, total, lower_bound
 
 
 # --- clinical resources ----------------------------------------------------------------

@@ -120,7 +120,11 @@ async def search_patients(
         Query(max_length=2, description="YYYY-MM-DD, or with a prefix: ge1980-01-01, le1990-12-31"),
     ] = None,
 ) -> Page[s.PatientRead]:
-    patients, total = await service.search_patients(
+    """Search patients. With ``name``: ordered by the patient's name token matched by the longest
+    word of the query, then family, given, birth date and id; ``total`` is exact up to 1,000
+    matches, past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered
+    by family, given, birth date, id, with an exact total."""
+    patients, total, lower_bound = await service.search_patients(
         session,
         principal,
         name=name,
@@ -130,7 +134,9 @@ async def search_patients(
         limit=page.limit,
         offset=page.offset,
     )
-    return _page([s.PatientRead.model_validate(p) for p in patients], total, page)
+    result = _page([s.PatientRead.model_validate(p) for p in patients], total, page)
+    result.total_is_lower_bound = lower_bound
+    return result
 
 
 @router.get("/{patient_id}", response_model=s.PatientRead)

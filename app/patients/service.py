@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +111,16 @@ def _apply_names(patient: Patient, data: list[s.HumanName]) -> None:
     stored = patient.__dict__.get("name_tokens") or []
     existing = {t.token: t for t in stored}
     patient.name_tokens = [existing.get(t) or PatientNameToken(token=t) for t in sorted(wanted)]
+    _sync_token_sort_keys(patient)
+
+
+def _sync_token_sort_keys(patient: Patient) -> None:
+    """Copy the patient's sort key onto its name tokens (the search walks the token index in
+    that order). Called wherever names or the birth date change; unchanged values write nothing."""
+    for token in patient.__dict__.get("name_tokens") or []:
+        token.sort_family = patient.sort_family
+        token.sort_given = patient.sort_given
+        token.birth_date = patient.birth_date
 
 
 def _apply_identifiers(patient: Patient, data: list[s.Identifier], *, new: bool) -> None:
@@ -230,6 +240,7 @@ async def update_patient(
         patient.active = data.active
     if "birth_date" in fields:  # null clears it
         patient.birth_date = data.birth_date
+        _sync_token_sort_keys(patient)  # name tokens are loaded with the row (for_update)
     if "preferred_language" in fields:
         patient.preferred_language = data.preferred_language
     if "deceased" in fields and data.deceased is not None:
@@ -288,6 +299,12 @@ def parse_identifier_param(value: str) -> tuple[str | None, str]:
     return None, value
 
 
+class PatientSearch(NamedTuple):
+    patients: list[Patient]
+    total: int
+    total_is_lower_bound: bool  # a name search stops counting at repo.SEARCH_COUNT_CAP
+
+
 async def search_patients(
     session: AsyncSession,
     principal: Principal,
@@ -299,7 +316,11 @@ async def search_patients(
     gender: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[list[Patient], int]:
+    count_cap: int | None = None,
+) -> PatientSearch:
+    """One page of matching patients. With a name, ordered by the matched name token, then
+    family, given, birth date and id, and ``total`` counted up to ``repo.SEARCH_COUNT_CAP``
+    (``total_is_lower_bound`` past it); otherwise by family, given, birth date, id, counted exactly."""
     scope = repo.visible_patients(session, principal, Access.DEMOGRAPHICS_READ)
     name_tokens: list[str] = []
     if name is not None:
@@ -313,7 +334,7 @@ async def search_patients(
                 "That is not a valid MRN (its check digit does not match): probably a typo",
                 code="invalid_mrn",
             )
-    patients, total = await repo.search_patients(
+    patients, total, lower_bound = await repo.search_patients(
         session,
         scope=scope,
         name_tokens=name_tokens,
@@ -323,6 +344,7 @@ async def search_patients(
         gender=gender,
         limit=limit,
         offset=offset,
+        count_cap=count_cap,
     )
     criteria = sorted(
         k
@@ -341,7 +363,13 @@ async def search_patients(
         session,
         action="patient.search",
         resource_type="Patient",
-        details={"criteria": criteria, "total": total, "returned": len(patients), "offset": offset},
+        details={
+            "criteria": criteria,
+            "total": total,
+            "total_is_lower_bound": lower_bound,
+            "returned": len(patients),
+            "offset": offset,
+        },
     )
     for p in patients:
         audit.record(
@@ -352,7 +380,7 @@ async def search_patients(
             patient_id=p.id,
             details={"criteria": criteria},
         )
-    return patients, total
+    return PatientSearch(patients, total, lower_bound)
 
 
 # --- clinical resources: shared machinery ----------------------------------------------

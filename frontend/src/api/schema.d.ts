@@ -147,7 +147,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search patients */
+        /**
+         * Search patients
+         * @description Search patients. With ``name``: ordered by the patient's name token matched by the longest
+         *     word of the query, then family, given, birth date and id; ``total`` is exact up to 1,000
+         *     matches, past that a lower bound with ``total_is_lower_bound`` true. Without ``name``: ordered
+         *     by family, given, birth date, id, with an exact total.
+         */
         get: operations["search_patients_api_patients_get"];
         put?: never;
         /** Register a patient */
@@ -2242,6 +2248,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[AuditEventRead] */
         Page_AuditEventRead_: {
@@ -2253,6 +2264,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[CarePlanRead] */
         Page_CarePlanRead_: {
@@ -2264,6 +2280,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[ConditionRead] */
         Page_ConditionRead_: {
@@ -2275,6 +2296,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[EncounterRead] */
         Page_EncounterRead_: {
@@ -2286,6 +2312,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[FacilityRead] */
         Page_FacilityRead_: {
@@ -2297,6 +2328,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[ImmunizationRead] */
         Page_ImmunizationRead_: {
@@ -2308,6 +2344,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[MedicationRequestRead] */
         Page_MedicationRequestRead_: {
@@ -2319,6 +2360,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[ObservationRead] */
         Page_ObservationRead_: {
@@ -2330,6 +2376,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[PatientRead] */
         Page_PatientRead_: {
@@ -2341,6 +2392,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[ProcedureRead] */
         Page_ProcedureRead_: {
@@ -2352,6 +2408,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[StaffRead] */
         Page_StaffRead_: {
@@ -2363,6 +2424,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /** Page[UserRead] */
         Page_UserRead_: {
@@ -2374,6 +2440,11 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
         };
         /**
          * PatientChart

@@ -43,4 +43,6 @@ export interface Paged<T> {
   total: number;
   limit: number;
   offset: number;
+  /** True when counting stopped at a cap (patient name search): at least `total`. */
+  total_is_lower_bound?: boolean;
 }

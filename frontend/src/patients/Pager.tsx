@@ -1,4 +1,5 @@
-/** "21–40 of 63" with Previous / Next; hidden when everything fits on one page. */
+/** "21–40 of 63" (or "of 1001+" when the total is only a lower bound) with Previous / Next;
+ * hidden when everything fits on one page. */
 export function Pager({
   total,
   limit,
@@ -6,6 +7,7 @@ export function Pager({
   onChange,
   label,
   busy = false,
+  totalIsLowerBound = false,
 }: {
   total: number;
   limit: number;
@@ -13,6 +15,7 @@ export function Pager({
   onChange: (offset: number) => void;
   label: string;
   busy?: boolean;
+  totalIsLowerBound?: boolean;
 }) {
   if (total <= limit && offset === 0) return null;
   const first = total === 0 ? 0 : offset + 1;
@@ -21,6 +24,7 @@ export function Pager({
     <nav className="pager" aria-label={`${label} pages`}>
       <span className="pager-range">
         {first}–{last} of {total}
+        {totalIsLowerBound ? "+" : ""}
       </span>
       <button
         type="button"
@@ -33,7 +37,7 @@ export function Pager({
       <button
         type="button"
         className="button button-quiet button-small"
-        disabled={busy || offset + limit >= total}
+        disabled={busy || (offset + limit >= total && !totalIsLowerBound)}
         onClick={() => onChange(offset + limit)}
       >
         Next

@@ -77,6 +77,20 @@ describe("patient search", () => {
     expect(searches().at(-1)!.search.get("offset")).toBe("0");
   });
 
+  it("shows a capped total as a lower bound and keeps Next enabled", async () => {
+    const { box, searches, user } = await open((q) => {
+      const offset = Number(q.get("offset") ?? 0);
+      return json(200, { ...page(many(25, offset), offset === 0 ? 1001 : 1025, 25, offset), total_is_lower_bound: true });
+    });
+    await user.type(box, "ana");
+    expect(await screen.findByText("1–25 of 1001+")).toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("1001+ patients found.");
+    await user.click(screen.getByRole("button", { name: "Next" }));
+    expect(await screen.findByText("26–50 of 1025+")).toBeInTheDocument();
+    expect(searches().at(-1)!.search.get("offset")).toBe("25");
+    expect(screen.getByRole("button", { name: "Next" })).toBeEnabled();
+  });
+
   it("filters by birth date", async () => {
     const { searches, user } = await open();
     await user.type(screen.getByLabelText("Birth date"), "1984-03-12");

@@ -95,6 +95,7 @@ export function PatientSearchPage() {
   else if (result.status === "loading") status = "Searching…";
   else if (result.status === "error") status = "";
   else if (data && data.total === 0) status = "No patients match this search.";
+  else if (data?.total_is_lower_bound) status = `${data.total}+ patients found.`;
   else if (data) status = `${data.total} patient${data.total === 1 ? "" : "s"} found.`;
   else status = "";
 
@@ -209,6 +210,7 @@ export function PatientSearchPage() {
           <Pager
             label="Search results"
             total={data.total}
+            totalIsLowerBound={data.total_is_lower_bound}
             limit={SEARCH_PAGE_SIZE}
             offset={offset}
             busy={result.status === "loading"}
