@@ -1,4 +1,4 @@
-import { act, screen, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { ROLE_PERMISSIONS } from "./test/roles";
@@ -105,7 +105,7 @@ describe("the rendered shell", () => {
     const { user } = await signIn(makeMe({ permissions: [...ROLE_PERMISSIONS.doctor] }));
     await user.click(within(screen.getByRole("navigation", { name: "Main" })).getByRole("link", { name: "Patients" }));
     expect(await screen.findByRole("heading", { level: 1, name: "Patients" })).toBeInTheDocument();
-    expect(screen.getByLabelText("Name, MRN or identifier")).toHaveFocus();
+    await waitFor(() => expect(screen.getByLabelText("Name, MRN or identifier")).toHaveFocus());
     expect(screen.queryByText("Coming soon")).not.toBeInTheDocument();
   });
 

@@ -1,4 +1,4 @@
-import { screen } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { renderApp } from "../test/render";
@@ -23,7 +23,7 @@ describe("LoginPage", () => {
     await submit("doctor", "not-the-password");
     expect(await screen.findByRole("alert")).toHaveTextContent("The username or password is incorrect.");
     expect(screen.getByLabelText("Password")).toHaveValue("");
-    expect(screen.getByLabelText("Password")).toHaveFocus();
+    await waitFor(() => expect(screen.getByLabelText("Password")).toHaveFocus());
   });
 
   it("explains a lock-out (429 + Retry-After) and disables the button", async () => {

@@ -117,8 +117,8 @@ describe("patient search", () => {
     await user.type(box, "godi");
     const link = await screen.findByRole("link", { name: "Godínez, María José" });
     await user.keyboard("{ArrowDown}");
-    expect(link).toHaveFocus();
+    await waitFor(() => expect(link).toHaveFocus());
     await user.keyboard("{ArrowUp}");
-    expect(box).toHaveFocus();
+    await waitFor(() => expect(box).toHaveFocus());
   });
 });

@@ -121,7 +121,7 @@ describe("the registration form", () => {
     const { api, user } = await openForm(() => json(201, makePatient()));
     await user.click(screen.getByRole("button", { name: "Register patient" }));
     const summary = await screen.findByText("Please correct the following:");
-    expect(summary.closest("[role=alert]")).toHaveFocus();
+    await waitFor(() => expect(summary.closest("[role=alert]")).toHaveFocus());
     expect(screen.getByRole("link", { name: /Family name: Enter a family name/ })).toBeInTheDocument();
     expect(screen.getByLabelText("Family name")).toHaveAttribute("aria-invalid", "true");
     expect(api.calls.filter((c) => c.method === "POST")).toHaveLength(0);
