@@ -114,16 +114,14 @@ def create_user(
 @cli.command("unlock-user")
 def unlock_user(username: Annotated[str, typer.Argument(help="Login name")]) -> None:
     """Lift a sign-in lock-out after too many failed passwords."""
-    from sqlalchemy import select
 
     from app.auth import service
-    from app.auth.models import User
 
     async def work(session: AsyncSession) -> bool:
-        user_id = (await session.execute(select(User.id).where(User.username == username.lower()))).scalar()
-        if user_id is None:
+        user = await service.find_user(session, username)
+        if user is None:
             return False
-        await service.unlock_user(session, user_id)
+        await service.unlock_user(session, user.id)
         return True
 
     if not _run(lambda s: _with_session(s, work)):
@@ -135,17 +133,14 @@ def unlock_user(username: Annotated[str, typer.Argument(help="Login name")]) -> 
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo users (idempotent) and print their logins. Development only."""
-    from sqlalchemy import select
 
     from app.auth import service
-    from app.auth.models import User
     from app.auth.schemas import UserCreate
 
     async def work(session: AsyncSession) -> list[str]:
         created = []
         for username, name, role in DEMO_USERS:
-            exists = (await session.execute(select(User.id).where(User.username == username))).first()
-            if exists is None:
+            if await service.find_user(session, username) is None:
                 await service.create_user(
                     session,
                     UserCreate.model_validate(
@@ -178,10 +173,7 @@ async def _seed_demo_patients(settings: Settings) -> str:
     import tempfile
     from datetime import UTC, datetime
 
-    from sqlalchemy import select
-
     from app.auth import service as auth_service
-    from app.auth.models import User
     from app.auth.schemas import UserUpdate
     from app.context import current_context
     from app.db import Database
@@ -202,8 +194,8 @@ async def _seed_demo_patients(settings: Settings) -> str:
             found, _, _ = await patients.search_patients(
                 session, principal, identifier=f"{DEMO_SYSTEM}|{PORTAL_PATIENT}", limit=1, offset=0
             )
-            user = (await session.execute(select(User).where(User.username == "patient"))).scalar_one()
-            if found and user.patient_id != found[0].id:
+            user = await auth_service.find_user(session, "patient")
+            if found and user is not None and user.patient_id != found[0].id:
                 await auth_service.update_user(
                     session, user.id, UserUpdate(patient_id=found[0].id), acting_user_id=None
                 )

@@ -59,6 +59,15 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+async def find_user(session: AsyncSession, username: str) -> User | None:
+    """The user with this login name (names are stored lower-case), roles loaded."""
+    return (
+        await session.execute(
+            select(User).where(User.username == username.strip().lower()).options(selectinload(User.roles))
+        )
+    ).scalar_one_or_none()
+
+
 async def list_users(
     session: AsyncSession, *, limit: int, offset: int, q: str | None = None, role: Role | None = None
 ) -> tuple[list[User], int]:
@@ -272,9 +281,7 @@ async def login(
                 headers={"Retry-After": str(wait)},
             )
 
-    user = (
-        await session.execute(select(User).where(User.username == name).options(selectinload(User.roles)))
-    ).scalar_one_or_none()
+    user = await find_user(session, name)
     ok = await passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         for scope, key, _ in checks:

@@ -185,8 +185,7 @@ async def system_principal(session: AsyncSession) -> Principal:
     from app.auth import service as auth_service
     from app.auth.schemas import UserCreate, UserUpdate
 
-    users, _ = await auth_service.list_users(session, limit=5, offset=0, q=SYSTEM_USERNAME)
-    user = next((u for u in users if u.username == SYSTEM_USERNAME), None)
+    user = await auth_service.find_user(session, SYSTEM_USERNAME)
     if user is None:
         user = await auth_service.create_user(
             session,
