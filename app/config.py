@@ -25,7 +25,30 @@ class Settings(BaseSettings):
     # rotating HOSPITAL_SECRET_KEY, or the existing chain no longer verifies.
     audit_key: str | None = None
     sample_data: Path = ROOT.parent / "shared" / "data"
-    facility_timezone: str = "UTC"
+    # The facility's clock: weekly clinic hours, rotas and displayed times are in this zone.
+    facility_timezone: str = "Europe/London"
+    # Rota rules: minimum rest between one person's shifts; weekly hours above this warn.
+    min_rest_hours: int = Field(default=8, ge=0, le=48)
+    weekly_hours_warning: int = Field(default=48, ge=1, le=168)
+    # Patients may not cancel or reschedule online later than this before the start.
+    cancellation_cutoff_hours: int = Field(default=24, ge=0, le=24 * 14)
+    # Appointment reminders go out this long before the start.
+    reminder_hours_before: int = Field(default=24, ge=1, le=24 * 14)
+    # How long a freed slot stays offered to a waitlisted patient before the next one gets it.
+    waitlist_offer_minutes: int = Field(default=120, ge=5, le=24 * 60)
+
+    # Notifications: "file" writes each message as an .eml under notifications_dir (embedded
+    # default); "smtp" sends through the SMTP server below. Failures are retried with backoff.
+    notifications_adapter: Literal["file", "smtp"] = "file"
+    notifications_dir: Path = ROOT / "var" / "outbox"
+    notifications_from: str = "Hospital Hub <no-reply@hospital-hub.local>"
+    notifications_max_attempts: int = Field(default=8, ge=1, le=50)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
 
     access_token_minutes: int = Field(default=15, ge=1, le=120)
     refresh_token_days: int = Field(default=14, ge=1, le=90)

@@ -28,6 +28,7 @@ class Perm(StrEnum):
     DISPENSE = "pharmacy:dispense"
     STAFF_READ = "staff:read"
     STAFF_WRITE = "staff:write"
+    ROTA_WRITE = "staff:rota"  # shifts, leave and rotas (reception and admins build rotas)
     APPOINTMENTS_READ = "appointments:read"
     APPOINTMENTS_WRITE = "appointments:write"
     TELEHEALTH_JOIN = "telehealth:join"
@@ -66,6 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENTS_WRITE,
             Perm.STAFF_READ,
             Perm.STAFF_WRITE,
+            Perm.ROTA_WRITE,
             Perm.APPOINTMENTS_READ,
             Perm.APPOINTMENTS_WRITE,
             Perm.INVENTORY_READ,
@@ -86,6 +88,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.APPOINTMENTS_READ,
             Perm.APPOINTMENTS_WRITE,
             Perm.STAFF_READ,
+            Perm.ROTA_WRITE,
             Perm.BILLING_READ,
             Perm.INSURANCE_READ,
         }
