@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 cli = typer.Typer(help="Hospital Hub administration", no_args_is_help=True, add_completion=False)
 audit_cli = typer.Typer(help="The audit log", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+notifications_cli = typer.Typer(help="The notification outbox", no_args_is_help=True)
+cli.add_typer(notifications_cli, name="notifications")
 
 T = TypeVar("T")
 
@@ -159,12 +161,32 @@ def seed_demo() -> None:
     typer.echo(f"demo users: {len(created)} created, {len(DEMO_USERS) - len(created)} already there")
     patients = _run(_seed_demo_patients)
     typer.echo(f"demo patients: {patients} (the `patient` login sees its own chart)")
+    staff = _run(lambda s: _with_session(s, _seed_demo_staff))
+    typer.echo(f"demo staff: {staff} (departments, the doctor's and nurse's records, shift definitions)")
+    clinic = _run(lambda s: _with_session(s, _seed_demo_appointments))
+    typer.echo(f"demo appointments: {clinic}")
 
     typer.echo("")
     typer.echo(f"  Demo logins (password for all: {DEMO_PASSWORD})")
     for username, name, role in DEMO_USERS:
         typer.echo(f"    {username:<13} {role:<13} {name}")
     typer.echo("")
+
+
+async def _seed_demo_staff(session: AsyncSession) -> str:
+    from datetime import UTC, datetime
+
+    from app.demo import seed_demo_staff
+
+    return await seed_demo_staff(session, datetime.now(UTC).date())
+
+
+async def _seed_demo_appointments(session: AsyncSession) -> str:
+    from datetime import UTC, datetime
+
+    from app.demo import seed_demo_appointments
+
+    return await seed_demo_appointments(session, datetime.now(UTC).date())
 
 
 async def _seed_demo_patients(settings: Settings) -> str:
@@ -237,6 +259,54 @@ def audit_verify(
     for problem in report.problems:
         typer.echo(f"  {problem}", err=True)
     raise typer.Exit(1)
+
+
+@notifications_cli.command("dispatch")
+def notifications_dispatch(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Send at most this many")] = 1000,
+) -> None:
+    """Send the notifications that are due, once (for a timer when the API's worker is off)."""
+    from app.context import current_context
+    from app.db import Database
+    from app.notifications.dispatcher import dispatch_due
+
+    async def work(settings: Settings) -> str:
+        ctx = current_context()
+        ctx.actor_username = "cli"
+        ctx.client_address = "cli"
+        db = Database.from_settings(settings)
+        try:
+            r = await dispatch_due(db, settings, limit=limit)
+        finally:
+            await db.dispose()
+        return (
+            f"{r.sent} sent, {r.retrying} to retry, {r.failed} failed, "
+            f"{r.released} released after an expired lease, {r.lost} lost to another dispatcher"
+        )
+
+    typer.echo(_run(work))
+
+
+@notifications_cli.command("list")
+def notifications_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent, cancelled or failed")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+) -> None:
+    """List the outbox, newest first (no bodies)."""
+    from app.notifications import service
+    from app.notifications.models import STATUSES
+
+    if status is not None and status not in STATUSES:
+        typer.echo(f"error: --status must be one of {', '.join(STATUSES)}", err=True)
+        raise typer.Exit(2)
+    page = _run(
+        lambda s: _with_session(s, lambda session: service.list_messages(session, status=status, limit=limit))
+    )
+    for m in page.items:
+        when = (m.sent_at or m.next_attempt_at or m.updated_at).isoformat(timespec="seconds")
+        error = f"  {m.last_error}" if m.last_error else ""
+        typer.echo(f"{m.id}  {m.status:<9}  {m.kind:<16}  {m.to_email}  attempts={m.attempts}  {when}{error}")
+    typer.echo(f"{len(page.items)} of {page.total} notification(s)")
 
 
 @cli.command("import-fhir")

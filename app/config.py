@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     notifications_dir: Path = ROOT / "var" / "outbox"
     notifications_from: str = "Hospital Hub <no-reply@hospital-hub.local>"
     notifications_max_attempts: int = Field(default=8, ge=1, le=50)
+    # The API process runs the dispatcher in the background (off: run `hospital notifications
+    # dispatch` from a timer instead). It polls this often, and wakes early after an enqueue.
+    notifications_worker: bool = True
+    notifications_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A message being sent is leased for this long; past it, another dispatcher may send it again.
+    notifications_lease_seconds: int = Field(default=300, ge=10, le=86400)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None

@@ -347,3 +347,195 @@ def write_demo_bundles(folder: Path, today: date) -> list[Path]:
         path.write_text(json.dumps(bundle, ensure_ascii=False, indent=1))
         paths.append(path)
     return paths
+
+
+# --- staff: departments, the demo clinicians' records and licences, shift definitions -----------
+
+_DEPARTMENTS = [("GEN", "General Medicine"), ("ED", "Emergency Department")]
+# username, family, given, prefix, department, position, licence (type, number, issuer)
+_DEMO_STAFF = [
+    (
+        "doctor",
+        "Okafor",
+        ["Grace"],
+        ["Dr."],
+        "GEN",
+        "Consultant physician",
+        ("GMC", "GMC-7012345", "General Medical Council"),
+    ),
+    (
+        "nurse",
+        "Núñez",
+        ["Mateo"],
+        [],
+        "GEN",
+        "Staff nurse",
+        ("NMC", "NMC-18A2345E", "Nursing and Midwifery Council"),
+    ),
+]
+_SHIFTS = [("Early", "07:00", "15:00"), ("Late", "14:30", "22:30"), ("Night", "22:00", "07:30")]
+
+
+async def seed_demo_staff(session: Any, today: date) -> str:
+    """Departments, staff records for the demo doctor and nurse (linked to their logins, with
+    licences valid for three more years) and the usual shift definitions. Idempotent: what
+    exists (by department code, demo identifier, definition name) is left as it is."""
+    from datetime import time
+
+    from app.auth import service as auth_service
+    from app.auth.permissions import Perm
+    from app.deps import Principal
+    from app.staff import repository as staff_repo
+    from app.staff import schedule
+    from app.staff import schemas as ss
+    from app.staff import service as staff
+
+    admin = await auth_service.find_user(session, "admin")
+    principal = Principal(
+        user_id=admin.id if admin else uuid.uuid4(),
+        username="cli",
+        full_name="Demo seed",
+        email=None,
+        roles=("admin",),
+        permissions=frozenset({Perm.STAFF_READ, Perm.STAFF_WRITE, Perm.ROTA_WRITE}),
+        patient_id=None,
+        session_id=uuid.uuid4(),
+    )
+    departments = {d.code: d for d in await staff.list_departments(session, principal)}
+    for code, name in _DEPARTMENTS:
+        if code not in departments:
+            departments[code] = await staff.create_department(
+                session, principal, ss.DepartmentCreate(code=code, name=name)
+            )
+    created = 0
+    for username, family, given, prefix, dept, position, (kind, number, issuer) in _DEMO_STAFF:
+        key = (DEMO_SYSTEM, f"staff-{username}")
+        if await staff.find_by_identifiers(session, principal, [key]):
+            continue
+        user = await auth_service.find_user(session, username)
+        linked = await staff_repo.staff_id_for_user(session, user.id) if user else None
+        data = ss.StaffCreate.model_validate(
+            {
+                "family": family,
+                "given": given,
+                "prefix": prefix,
+                "identifiers": [{"system": key[0], "value": key[1]}],
+                "telecoms": [{"system": "email", "value": f"{username}@hospital-hub.local", "use": "work"}],
+                "qualifications": [
+                    {
+                        "kind": "licence",
+                        "code": {
+                            "system": "urn:hospital-hub:licence",
+                            "code": kind,
+                            "display": f"{kind} registration",
+                        },
+                        "number": number,
+                        "issuer": issuer,
+                        "valid_from": "2015-08-01",
+                        "valid_to": (today.replace(day=1) + timedelta(days=3 * 366)).isoformat(),
+                    }
+                ],
+                "clinical": True,
+                "department_id": departments[dept].id,
+                "position": position,
+                "user_id": user.id if user and linked is None else None,
+            }
+        )
+        await staff.create_staff(session, principal, data)
+        created += 1
+    existing = {d.name for d in await schedule.list_definitions(session, principal)}
+    for name, start, end in _SHIFTS:
+        if name not in existing:
+            await schedule.create_definition(
+                session,
+                principal,
+                ss.ShiftDefinitionCreate(
+                    name=name, start_time=time.fromisoformat(start), end_time=time.fromisoformat(end)
+                ),
+            )
+    return f"{created} created, {len(_DEMO_STAFF) - created} already there"
+
+
+# --- appointments: types and the demo doctor's weekly clinic hours ---------------------------------
+
+# code, name, minutes, mode, department code (None: any department)
+_APPOINTMENT_TYPES = [
+    ("GP20", "General consultation", 20, "in_person", "GEN"),
+    ("FU10", "Follow-up visit", 10, "in_person", "GEN"),
+    ("VIDEO15", "Video consultation", 15, "video", None),
+]
+# weekdays (0 Monday), start, end, type codes (empty: every type)
+_DEMO_HOURS = [
+    (range(5), "09:00", "12:30", ()),
+    (range(5), "13:30", "17:00", ()),
+    ([5], "10:00", "12:00", ("VIDEO15",)),
+]
+
+
+async def seed_demo_appointments(session: Any, today: date) -> str:
+    """Appointment types and weekly clinic hours (in the facility's time zone) for the demo
+    doctor, so the portal's "book a visit" finds free slots at once. Idempotent: types that exist
+    (by code) and a doctor who already has hours are left as they are. Needs the demo staff
+    records (``seed_demo_staff``) first."""
+    from datetime import time
+
+    from app.appointments import schemas as aps
+    from app.appointments import service as appointments
+    from app.auth import service as auth_service
+    from app.auth.permissions import Perm
+    from app.deps import Principal
+    from app.staff import service as staff
+
+    admin = await auth_service.find_user(session, "admin")
+    principal = Principal(
+        user_id=admin.id if admin else uuid.uuid4(),
+        username="cli",
+        full_name="Demo seed",
+        email=None,
+        roles=("admin",),
+        permissions=frozenset(
+            {Perm.SETTINGS_ADMIN, Perm.ROTA_WRITE, Perm.STAFF_READ, Perm.APPOINTMENTS_READ}
+        ),
+        patient_id=None,
+        session_id=uuid.uuid4(),
+    )
+    departments = {d.code: d.id for d in await staff.list_departments(session, principal)}
+    types = {t.code: t for t in await appointments.list_types(session, principal, active=None)}
+    created_types = 0
+    for code, name, minutes, mode, dept in _APPOINTMENT_TYPES:
+        if code not in types:
+            types[code] = await appointments.create_type(
+                session,
+                principal,
+                aps.AppointmentTypeCreate(
+                    code=code,
+                    name=name,
+                    duration_minutes=minutes,
+                    mode=mode,
+                    department_id=departments.get(dept) if dept else None,
+                ),
+            )
+            created_types += 1
+    doctor = await auth_service.find_user(session, "doctor")
+    staff_id = await staff.staff_id_for_user(session, doctor.id) if doctor else None
+    if staff_id is None:
+        return f"{created_types} types created; no staff record for the demo doctor, so no clinic hours"
+    if await appointments.list_hours(session, principal, staff_id=staff_id):
+        return f"{created_types} types created; the demo doctor's clinic hours were already there"
+    rules = 0
+    for weekdays, start, end, codes in _DEMO_HOURS:
+        for weekday in weekdays:
+            await appointments.create_hours(
+                session,
+                principal,
+                aps.ClinicHoursCreate(
+                    staff_id=staff_id,
+                    weekday=weekday,
+                    start_time=time.fromisoformat(start),
+                    end_time=time.fromisoformat(end),
+                    valid_from=today,
+                    type_ids=[types[c].id for c in codes],
+                ),
+            )
+            rules += 1
+    return f"{created_types} types created; {rules} weekly clinic hours for the demo doctor"

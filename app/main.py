@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from app.appointments.router import router as appointments_router
+from app.appointments.worker import OfferSweeper
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.auth.router import users_router
@@ -23,9 +25,12 @@ from app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from app.facilities.router import router as facilities_router
 from app.fhir.directory import router as fhir_directory_router
 from app.fhir.router import router as fhir_router
+from app.fhir.scheduling import router as fhir_scheduling_router
 from app.fhir.transaction import router as fhir_transaction_router
 from app.health import router as health_router
 from app.middleware import RequestContextMiddleware
+from app.notifications.router import router as notifications_router
+from app.notifications.worker import NotificationWorker
 from app.patients.router import router as patients_router
 from app.staff.router import router as staff_router
 
@@ -47,9 +52,24 @@ def create_app(
         app.state.broker = broker or create_broker(settings.redis_url)
         if own_broker:
             await app.state.broker.start()
+        # The outbox dispatcher (the CLI's `notifications dispatch` does the same from a timer).
+        app.state.notifications_worker = None
+        if settings.notifications_worker:
+            app.state.notifications_worker = NotificationWorker(app.state.db, settings)
+            app.state.notifications_worker.start()
+        # Waitlist offers past their hold move on even when no request touches them; it runs
+        # with the other background work of the API process (off in tests).
+        app.state.offer_sweeper = None
+        if settings.notifications_worker:
+            app.state.offer_sweeper = OfferSweeper(app.state.db, settings)
+            app.state.offer_sweeper.start()
         try:
             yield
         finally:
+            if app.state.offer_sweeper is not None:
+                await app.state.offer_sweeper.stop()
+            if app.state.notifications_worker is not None:
+                await app.state.notifications_worker.stop()
             if own_broker:
                 await app.state.broker.close()
             if own_db:
@@ -81,9 +101,12 @@ def create_app(
     app.include_router(patients_router)
     app.include_router(fhir_router)
     app.include_router(fhir_directory_router)
+    app.include_router(fhir_scheduling_router)
     app.include_router(fhir_transaction_router)
     app.include_router(staff_router)
+    app.include_router(appointments_router)
     app.include_router(facilities_router)
+    app.include_router(notifications_router)
 
     from signaling.main import build_routes
 

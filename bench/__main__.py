@@ -1,11 +1,12 @@
 """Benchmarks that report ratios against a ceiling or baseline measured in the same run.
 
-    python -m bench                   all four, one after the other (each in its own process)
+    python -m bench                   all five, one after the other (each in its own process)
     python -m bench all [--quick]     the same; --quick: the search bench at 10k vs 200k patients
     python -m bench auth [options]    GET /api/auth/me against a bare-ASGI ceiling (bench/run.py)
     python -m bench import [options]  FHIR import rate against a raw Core bulk insert
     python -m bench search [options]  patient name search, 10k vs 1M patients
     python -m bench chart [options]   chart + first page of encounters, 5 vs 500 encounters
+    python -m bench booking [options] booking throughput and a 200-way race for one slot vs plain inserts
     python -m bench --rounds 11 ...   options without a name: the auth bench, as before
 
 `python -m bench NAME --help` lists a bench's options. See bench/README.md.
@@ -23,9 +24,9 @@ from typing import Any
 
 from bench.run import ROOT
 
-BENCHES = ("auth", "import", "search", "chart")
+BENCHES = ("auth", "import", "search", "chart", "booking")
 # Upper bounds for `all`: each bench also bounds itself; this only catches one that hangs.
-OUTER_TIMEOUT = {"auth": 600, "import": 700, "search": 1000, "chart": 700}
+OUTER_TIMEOUT = {"auth": 600, "import": 700, "search": 1000, "chart": 700, "booking": 700}
 
 
 def _entry(name: str) -> Callable[[list[str]], int]:
@@ -48,6 +49,10 @@ def _entry(name: str) -> Callable[[list[str]], int]:
         from bench import search
 
         return search.main
+    if name == "booking":
+        from bench import booking
+
+        return booking.main
     from bench import chart
 
     return chart.main

@@ -2,8 +2,9 @@
 
 Not app code and not a way to register patients (no audit, no MRN counter, no identifiers): it
 writes the rows that ``register_patient`` would leave for a patient with one official name, i.e.
-``patients`` (with the sort keys), ``patient_names`` and ``patient_name_tokens`` (each with its
-copy of the patient's sort key), with the sort keys and tokens computed by ``app.patients.names``,
+``patients`` (with the sort keys), ``patient_names``, ``patient_name_tokens`` (with the name parts
+each token occurs in) and ``patient_name_token_pairs`` (every ordered pair of two distinct tokens),
+the last two with their copy of the patient's sort key, all computed by ``app.patients.names``,
 so that searching them behaves as searching registered patients.
 
 Names: a mix of cultures with their accents, apostrophes, hyphens and particles (García,
@@ -29,7 +30,7 @@ from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from app.patients import names as naming
-from app.patients.models import Patient, PatientName, PatientNameToken
+from app.patients.models import Patient, PatientName, PatientNameToken, PatientNameTokenPair
 
 _FAMILY_TEXT = """Smith García Nguyễn Müller Martin Rodríguez Johnson Fernández Silva Kowalski Dubois López
 Williams González Nowak Schmidt Brown Hernández Pérez Rossi Bernard Jones Sánchez Martínez Wójcik
@@ -113,6 +114,7 @@ class People:
         patients: list[dict[str, Any]] = []
         names: list[dict[str, Any]] = []
         tokens: list[dict[str, Any]] = []
+        pairs: list[dict[str, Any]] = []
         for sequence in range(start, start + count):
             pid = uuid.UUID(int=rng.getrandbits(128), version=4)
             family = self.family()
@@ -147,15 +149,25 @@ class People:
                     "given_json": json.dumps(given, ensure_ascii=False),
                 }
             )
-            found: set[str] = set()
-            for part in (family, *given):
-                found.update(_tokens(part))
+            in_family = set(_tokens(family))
+            in_given = {t for g in given for t in _tokens(g)}
+            found = sorted(in_family | in_given)
             key = {k: patients[-1][k] for k in ("sort_family", "sort_given", "birth_date")}
-            tokens.extend({"patient_id": pid, "token": t, **key} for t in sorted(found))
-        return patients, names, tokens
+            tokens.extend(
+                {"patient_id": pid, "token": t, "in_family": t in in_family, "in_given": t in in_given, **key}
+                for t in found
+            )
+            pairs.extend(
+                {"patient_id": pid, "anchor": a, "token": b, **key}
+                for a, b in sorted(naming.token_pairs(found))
+            )
+        return patients, names, tokens, pairs
 
 
-TABLES: tuple[Table, ...] = (Patient.__table__, PatientName.__table__, PatientNameToken.__table__)  # type: ignore[assignment]
+TABLES: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (Patient, PatientName, PatientNameToken, PatientNameTokenPair)
+)
 
 
 def loader(path: Path) -> Engine:
@@ -222,15 +234,16 @@ def generate(path: Path, count: int, *, seed: int, batch: int = 20_000) -> dict[
     started = time.perf_counter()
     people = People(seed)
     engine = loader(path)
-    rows = {"patients": 0, "patient_names": 0, "patient_name_tokens": 0}
+    rows = {table.name: 0 for table in TABLES}
     try:
         with engine.begin() as conn:
             indexes = _secondary_indexes(conn)
             for name, _ in indexes:
                 conn.execute(text(f'DROP INDEX "{name}"'))
             for start in range(1, count + 1, batch):
-                patients, names, tokens = people.batch(start, min(batch, count + 1 - start))
-                for table, values in zip(TABLES, (patients, names, tokens), strict=True):
+                for table, values in zip(
+                    TABLES, people.batch(start, min(batch, count + 1 - start)), strict=True
+                ):
                     bulk_insert(conn, table, values)
                     rows[table.name] += len(values)
             loaded = time.perf_counter()

@@ -87,6 +87,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "redis_url": REDIS_URL,
         "web_dist": Path("/nonexistent-web-dist"),
+        # Tests drive the notification dispatcher explicitly (tests/notifications).
+        "notifications_worker": False,
     }
     base.update(overrides)
     return Settings(**base)

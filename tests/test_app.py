@@ -78,6 +78,8 @@ async def test_a_chunked_body_over_the_limit_is_413(client, settings):
 async def test_endpoints_are_authenticated_unless_public(app):
     """Every route needs a bearer token except the ones listed here on purpose."""
     public = {"/health", "/ready", "/api/auth/token", "/api/auth/refresh", "/fhir/metadata"}
+    # Calendar apps cannot sign in: the feed's secret, revocable token is its credential.
+    public.add("/api/staff/calendar-feeds/{token}.ics")
     spec = app.openapi()
     for path, ops in spec["paths"].items():
         for method, op in ops.items():

@@ -49,8 +49,8 @@ def _patient_resource() -> dict[str, Any]:
         "searchParam": [
             _param("_id", "token", "The patient id; cannot be combined with other parameters"),
             _param("name", "string", "Prefix of any name part, case- and accent-insensitive; words AND-ed"),
-            _param("family", "string", "Matched like name (any name part), AND-ed with name and given"),
-            _param("given", "string", "Matched like name (any name part), AND-ed with name and family"),
+            _param("family", "string", "Prefix of a family name part, like name; AND-ed with name and given"),
+            _param("given", "string", "Prefix of a given name part, like name; AND-ed with name and family"),
             _param("identifier", "token", f"system|value or value; our MRN has system {_mrn_system()}"),
             _param("birthdate", "date", "YYYY-MM-DD with eq/ge/le/gt/lt; repeat to AND"),
             _param("gender", "token", "male, female, other, unknown"),
@@ -111,6 +111,74 @@ def _clinical_resource(spec: fs.ClinicalType) -> dict[str, Any]:
     return resource
 
 
+def _scheduling_resources() -> list[dict[str, Any]]:
+    from app.fhir import scheduling as sch
+    from app.fhir.mappers import scheduling as sm
+
+    def params(table: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+        return [_param(name, kind, doc) for name, (kind, doc) in table.items()]
+
+    def resource(type_: str, create: bool, table: dict[str, tuple[str, str]], doc: str) -> dict[str, Any]:
+        interactions: list[dict[str, Any]] = [{"code": "read"}, {"code": "search-type"}]
+        if create:
+            interactions.append({"code": "create"})
+        return {
+            "type": type_,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{type_}",
+            "documentation": doc,
+            "interaction": interactions,
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "searchParam": params(table),
+        }
+
+    return [
+        resource(
+            "Schedule",
+            False,
+            sch.SCHEDULE_PARAMS,
+            "One per clinician with weekly clinic hours; its id is the clinician's Practitioner id."
+            f" serviceType lists the appointment types offered (system {sm.TYPE_SYSTEM}). Readable by"
+            " staff with appointments:read and by patients (to book online).",
+        ),
+        resource(
+            "Slot",
+            False,
+            sch.SLOT_PARAMS,
+            "Slots are computed from weekly hours, leave and bookings (none are stored): ids are"
+            " derived from (clinician, appointment type, start), so a slot keeps its id from one"
+            " search to the next; one the hours no longer offer reads 404. Search lists free"
+            " slots only (busy ones are omitted); it needs schedule or service-type and a bounded"
+            f" start range (at most {_max_window_days()} days), refused with 400 otherwise; past"
+            f" slots are never listed; paging goes at most {sch.MAX_SLOT_DEPTH} slots deep and a page"
+            " that is not the last carries no total. Read answers the slot's current status: free,"
+            " busy, busy-tentative (held for a waitlist offer) or busy-unavailable.",
+        ),
+        resource(
+            "Appointment",
+            True,
+            sch.APPOINTMENT_PARAMS,
+            "Statuses: booked, pending (a waitlist offer awaiting the patient), arrived (checked in),"
+            " fulfilled, noshow, cancelled. Create books one free Slot: status booked (or"
+            " proposed/pending, booked at once), slot = [Slot/{id}], participant Patient/{id}"
+            " (a patient's token: their own record only, which is also the default; staff need"
+            " appointments:write); start/end and a Practitioner participant, if sent, must be the"
+            " slot's; reasonCode text (or comment) is the reason. Booking is atomic: a slot taken"
+            " meanwhile is a 409 OperationOutcome (code slot_taken), the patient busy elsewhere 409"
+            " patient_busy; a past slot 400 in_past, no longer offered 400 outside_hours. An"
+            " Idempotency-Key header makes retries safe. Changes (reschedule, cancel, check-in)"
+            " go through the native API /api/appointments.",
+        ),
+    ]
+
+
+def _max_window_days() -> int:
+    from app.appointments.service import MAX_WINDOW_DAYS
+
+    return MAX_WINDOW_DAYS
+
+
 def statement(base: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
@@ -147,6 +215,7 @@ def statement(base: str) -> dict[str, Any]:
                 "resource": [
                     _patient_resource(),
                     *(_clinical_resource(spec) for spec in fs.CLINICAL.values()),
+                    *_scheduling_resources(),
                 ],
             }
         ],

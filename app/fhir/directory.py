@@ -87,6 +87,9 @@ def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
         issuer = q.get("issuer")
         qualifications.append(
             {
+                # A numbered or dated qualification is a licence to practise (it can lapse);
+                # a bare code (a degree) is recorded as a qualification.
+                "kind": "licence" if number or period.get("start") or period.get("end") else "qualification",
                 "code": b.concept(q.get("code")),
                 "number": number["value"] if number else None,
                 "issuer": b._clip(issuer.get("display"), 200) if isinstance(issuer, Mapping) else None,
@@ -106,6 +109,8 @@ def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
         "addresses": _addresses(resource.get("address")),
         "qualifications": qualifications[:50],
         "active": resource.get("active") is not False,
+        # A FHIR Practitioner is someone who provides care: imported ones are clinicians.
+        "clinical": True,
     }
     return b.build(ss.StaffCreate, data, "Practitioner")
 

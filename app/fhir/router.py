@@ -168,14 +168,17 @@ async def search_patients(request: Request, principal: PrincipalDep, session: Se
         except NotFound:
             pass
     else:
-        names = [v for key in ("name", "family", "given") for v in params.getlist(key)]
+        # name: any name part; family / given: only that part. Repeated or several words: AND.
+        words = {k: " ".join(params.getlist(k)) if k in params else None for k in ("name", "family", "given")}
         gender = fs.single(params, "gender")
         if gender is not None and gender not in ("male", "female", "other", "unknown"):
             raise fs.bad("gender must be one of male, female, other, unknown")
         rows, total, lower_bound = await ps.search_patients(
             session,
             principal,
-            name=" ".join(names) if names else None,
+            name=words["name"],
+            family=words["family"],
+            given=words["given"],
             identifier=fs.single(params, "identifier"),
             birth_date=params.getlist("birthdate"),
             gender=gender,

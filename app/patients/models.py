@@ -110,6 +110,9 @@ class Patient(UUIDPk, Timestamps, Base):
         lazy="raise", cascade="all, delete-orphan", order_by="PatientContact.position"
     )
     name_tokens: Mapped[list[PatientNameToken]] = relationship(lazy="raise", cascade="all, delete-orphan")
+    name_token_pairs: Mapped[list[PatientNameTokenPair]] = relationship(
+        lazy="raise", cascade="all, delete-orphan"
+    )
 
 
 class PatientName(UUIDPk, Base):
@@ -158,7 +161,11 @@ class PatientNameToken(Base):
     Each row carries a copy of its patient's sort key (``sort_family``, ``sort_given``,
     ``birth_date``; kept in sync by the service wherever names or the birth date are written), so
     a name search walks ``ix_patient_name_tokens_token`` in result order and stops after the
-    page, whatever the number of matches."""
+    page, whatever the number of matches.
+
+    ``in_family`` / ``in_given``: the token occurs in a family name / a given name of the patient
+    (both, when it occurs in both; neither, for a token of a name given only as text), for FHIR's
+    ``family=`` and ``given=`` searches."""
 
     __tablename__ = "patient_name_tokens"
     __table_args__ = (
@@ -170,6 +177,41 @@ class PatientNameToken(Base):
     patient_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(PATIENT_FK, ondelete="CASCADE"), primary_key=True
     )
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sort_family: Mapped[str] = mapped_column(String(100), default="")
+    sort_given: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    in_family: Mapped[bool] = mapped_column(default=False)
+    in_given: Mapped[bool] = mapped_column(default=False)
+
+
+class PatientNameTokenPair(Base):
+    """Every ordered pair of two distinct name tokens of a patient, (``anchor``, ``token``), with
+    the patient's sort key: the index of searches of two or more words.
+
+    "maria gar" fixes ``anchor`` to one token starting with "gar" (there are few distinct ones:
+    garcia, garcialopez, ...) and walks ``token`` over the range of "maria" in result order (the
+    matched token, then family, given, birth date, id), so that the walk reads the page and not
+    every "maria" whose family name sorts before the García. Written with the tokens, by the
+    service, wherever names or the birth date change."""
+
+    __tablename__ = "patient_name_token_pairs"
+    __table_args__ = (
+        Index(
+            "ix_patient_name_token_pairs_anchor",
+            "anchor",
+            "token",
+            "sort_family",
+            "sort_given",
+            "birth_date",
+            "patient_id",
+        ),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(PATIENT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    anchor: Mapped[str] = mapped_column(String(100), primary_key=True)
     token: Mapped[str] = mapped_column(String(100), primary_key=True)
     sort_family: Mapped[str] = mapped_column(String(100), default="")
     sort_given: Mapped[str] = mapped_column(String(100), default="")

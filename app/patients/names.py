@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 TOKEN_MAX = 100
 _APOSTROPHES = "'’ʼ`´‘"
@@ -52,6 +54,66 @@ def name_tokens(parts: Iterable[str | None]) -> set[str]:
         if part:
             found.update(tokens(part))
     return found
+
+
+@dataclass(frozen=True)
+class TokenParts:
+    """Where a token occurs in a patient's names."""
+
+    in_family: bool = False
+    in_given: bool = False
+
+
+def patient_tokens(
+    names: Iterable[tuple[str | None, Sequence[str], str | None]],
+) -> dict[str, TokenParts]:
+    """The search tokens of a patient's names, given as (family, given, text) triples, with the
+    parts each occurs in. ``text`` counts only for a name with neither family nor given names
+    (a token of its own, of no part)."""
+    found: dict[str, TokenParts] = {}
+    for family, given, text in names:
+        parts: list[tuple[str | None, TokenParts]] = [(family, TokenParts(in_family=True))]
+        parts += [(g, TokenParts(in_given=True)) for g in given]
+        if not (family or given):
+            parts.append((text, TokenParts()))
+        for part, where in parts:
+            for token in tokens(part or ""):
+                seen = found.get(token, TokenParts())
+                found[token] = TokenParts(
+                    in_family=seen.in_family or where.in_family, in_given=seen.in_given or where.in_given
+                )
+    return found
+
+
+def token_pairs(found: Iterable[str]) -> set[tuple[str, str]]:
+    """Every ordered pair of two distinct tokens (the index of searches of several words)."""
+    distinct = sorted(set(found))
+    return {(a, b) for a in distinct for b in distinct if a != b}
+
+
+SearchPart = Literal["any", "family", "given"]
+
+
+@dataclass(frozen=True, order=True)
+class SearchTerm:
+    """One word of a name search: a token prefix, and the name part it must occur in."""
+
+    prefix: str
+    part: SearchPart = "any"
+
+    def implies(self, other: SearchTerm) -> bool:
+        """Whatever matches this term matches ``other`` too."""
+        return self.prefix.startswith(other.prefix) and other.part in ("any", self.part)
+
+
+def search_terms(
+    name: str | None = None, family: str | None = None, given: str | None = None
+) -> list[SearchTerm]:
+    """The words of a search as terms, sorted, without those another term implies ("mar maria":
+    every token starting with "maria" starts with "mar", so only "maria" is left)."""
+    words: tuple[tuple[str | None, SearchPart], ...] = ((name, "any"), (family, "family"), (given, "given"))
+    terms = {SearchTerm(token, part) for text, part in words if text for token in tokens(text)}
+    return sorted(t for t in terms if not any(o != t and o.implies(t) for o in terms))
 
 
 def sort_key(text: str | None) -> str:

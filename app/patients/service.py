@@ -50,6 +50,7 @@ from app.patients.models import (
     PatientIdentifier,
     PatientName,
     PatientNameToken,
+    PatientNameTokenPair,
     PatientTelecom,
     Procedure,
 )
@@ -104,23 +105,36 @@ def _apply_names(patient: Patient, data: list[s.HumanName]) -> None:
     primary = next(n for n in patient.names if n.is_primary)
     patient.sort_family = naming.sort_key(primary.family or primary.text)
     patient.sort_given = naming.sort_key(" ".join(primary.given))
-    wanted = naming.name_tokens(
-        part for n in data for part in (n.family, n.text if not (n.family or n.given) else None, *n.given)
-    )
-    # Keep stored tokens that stay (new patients have none; updates load them eagerly).
-    stored = patient.__dict__.get("name_tokens") or []
-    existing = {t.token: t for t in stored}
-    patient.name_tokens = [existing.get(t) or PatientNameToken(token=t) for t in sorted(wanted)]
+    wanted = naming.patient_tokens((n.family, n.given, n.text) for n in data)
+    # Keep stored rows that stay (new patients have none; updates load them eagerly): rows that
+    # go are deleted, new ones inserted, and a name change touches only what it changes.
+    stored = {t.token: t for t in patient.__dict__.get("name_tokens") or []}
+    rows = []
+    for token, where in sorted(wanted.items()):
+        row = stored.get(token) or PatientNameToken(token=token)
+        row.in_family, row.in_given = where.in_family, where.in_given
+        rows.append(row)
+    patient.name_tokens = rows
+    stored_pairs = {(p.anchor, p.token): p for p in patient.__dict__.get("name_token_pairs") or []}
+    patient.name_token_pairs = [
+        stored_pairs.get(pair) or PatientNameTokenPair(anchor=pair[0], token=pair[1])
+        for pair in sorted(naming.token_pairs(wanted))
+    ]
     _sync_token_sort_keys(patient)
 
 
 def _sync_token_sort_keys(patient: Patient) -> None:
-    """Copy the patient's sort key onto its name tokens (the search walks the token index in
-    that order). Called wherever names or the birth date change; unchanged values write nothing."""
-    for token in patient.__dict__.get("name_tokens") or []:
-        token.sort_family = patient.sort_family
-        token.sort_given = patient.sort_given
-        token.birth_date = patient.birth_date
+    """Copy the patient's sort key onto its name tokens and token pairs (the search walks their
+    indexes in that order). Called wherever names or the birth date change; unchanged values
+    write nothing."""
+    rows: list[PatientNameToken | PatientNameTokenPair] = [
+        *(patient.__dict__.get("name_tokens") or []),
+        *(patient.__dict__.get("name_token_pairs") or []),
+    ]
+    for row in rows:
+        row.sort_family = patient.sort_family
+        row.sort_given = patient.sort_given
+        row.birth_date = patient.birth_date
 
 
 def _apply_identifiers(patient: Patient, data: list[s.Identifier], *, new: bool) -> None:
@@ -310,6 +324,8 @@ async def search_patients(
     principal: Principal,
     *,
     name: str | None = None,
+    family: str | None = None,
+    given: str | None = None,
     mrn: str | None = None,
     identifier: str | None = None,
     birth_date: Sequence[str] = (),
@@ -318,15 +334,17 @@ async def search_patients(
     offset: int,
     count_cap: int | None = None,
 ) -> PatientSearch:
-    """One page of matching patients. With a name, ordered by the matched name token, then
-    family, given, birth date and id, and ``total`` counted up to ``repo.SEARCH_COUNT_CAP``
-    (``total_is_lower_bound`` past it); otherwise by family, given, birth date, id, counted exactly."""
+    """One page of matching patients. ``name``: every word is the prefix of a token of any name
+    part; ``family`` / ``given``: the same, of a family / given name part (FHIR's parameters);
+    case- and accent-insensitive, all words AND-ed. With any of them, ordered by the patient's
+    token matched by the longest word, then family, given, birth date and id, and ``total``
+    counted up to ``repo.SEARCH_COUNT_CAP`` (``total_is_lower_bound`` past it); otherwise by
+    family, given, birth date, id, counted exactly."""
     scope = repo.visible_patients(session, principal, Access.DEMOGRAPHICS_READ)
-    name_tokens: list[str] = []
-    if name is not None:
-        name_tokens = sorted(naming.name_tokens([name]))
-        if not name_tokens:
-            raise BadRequest("name has no searchable letters or digits", code="invalid_search")
+    for label, text in (("name", name), ("family", family), ("given", given)):
+        if text is not None and not naming.tokens(text):
+            raise BadRequest(f"{label} has no searchable letters or digits", code="invalid_search")
+    name_terms = naming.search_terms(name, family=family, given=given)
     if mrn is not None:
         mrn = mrn.strip()
         if not naming.is_valid_mrn(mrn):
@@ -337,7 +355,7 @@ async def search_patients(
     patients, total, lower_bound = await repo.search_patients(
         session,
         scope=scope,
-        name_tokens=name_tokens,
+        name_terms=name_terms,
         mrn=mrn,
         identifier=parse_identifier_param(identifier) if identifier else None,
         birth_dates=[parse_date_param(v) for v in birth_date],
@@ -350,6 +368,8 @@ async def search_patients(
         k
         for k, v in {
             "name": name,
+            "family": family,
+            "given": given,
             "mrn": mrn,
             "identifier": identifier,
             "birth_date": birth_date,
@@ -1079,3 +1099,42 @@ def record_replay(session: AsyncSession, patient_id: uuid.UUID | None, resource_
         resource_id=resource_id,
         patient_id=patient_id,
     )
+
+
+async def contact_summaries(
+    session: AsyncSession, patient_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Who a patient is and how to e-mail them, for other modules' listings and notifications
+    (appointments). Principal-free and not audited: the caller checks access and audits. Unknown
+    ids are left out. Each value: ``display_name`` (the primary name), ``email`` (the first e-mail
+    telecom by rank, then position; None without one), ``active`` (False when inactive or
+    deceased)."""
+    ids = list(set(patient_ids))
+    if not ids:
+        return {}
+    found = await session.execute(
+        select(Patient.id, Patient.active, Patient.deceased).where(Patient.id.in_(ids))
+    )
+    out: dict[uuid.UUID, dict[str, Any]] = {
+        pid: {"display_name": "", "email": None, "active": bool(active) and not deceased}
+        for pid, active, deceased in found
+    }
+    for name in await session.scalars(
+        select(PatientName).where(PatientName.patient_id.in_(list(out)), PatientName.is_primary)
+    ):
+        parts = [*name.prefix, *name.given, name.family or "", *name.suffix]
+        out[name.patient_id]["display_name"] = name.text or " ".join(p for p in parts if p)
+    emails = await session.scalars(
+        select(PatientTelecom)
+        .where(PatientTelecom.patient_id.in_(list(out)), PatientTelecom.system == "email")
+        .order_by(
+            PatientTelecom.patient_id,
+            PatientTelecom.rank.is_(None),
+            PatientTelecom.rank,
+            PatientTelecom.position,
+        )
+    )
+    for telecom in emails:
+        if out[telecom.patient_id]["email"] is None and telecom.use != "old":
+            out[telecom.patient_id]["email"] = telecom.value
+    return out

@@ -1,22 +1,41 @@
-"""The staff directory's business rules: the only entry other modules (FHIR, import,
-appointments) may call. Reads need staff:read, writes staff:write; writes are audited."""
+"""The staff module's business rules and the only entry other modules (FHIR, import,
+appointments) may call: staff records, departments, employment history, licences, the
+Principal-free lookups appointments uses (``booking_problem``, ``eligibility``,
+``unavailable_intervals``, ...) and the registry of calendar sources for personal feeds.
+
+Reads need staff:read, writes staff:write; writes are audited. Rotas and leave live in
+``schedule.py`` and feeds in ``feeds.py`` (called by this module's router only)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.permissions import Perm
+from app.config import get_settings
 from app.deps import Principal
-from app.errors import BadRequest, Conflict, Forbidden
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.kit.ical import CalendarEvent
+from app.kit.time import ensure_aware, utcnow
 from app.patients import names as naming
 from app.staff import repository as repo
+from app.staff import rules
 from app.staff import schemas as s
-from app.staff.models import StaffIdentifier, StaffMember, StaffQualification, dump_json_list
+from app.staff.models import (
+    Department,
+    StaffIdentifier,
+    StaffMember,
+    StaffPosition,
+    StaffQualification,
+    dump_json_list,
+)
 
 STAFF = "Staff"
 
@@ -39,6 +58,45 @@ def display_name(data: s.StaffCreate) -> str:
     return " ".join(p for p in parts if p)[:255]
 
 
+async def _check_links(
+    session: AsyncSession,
+    staff_id: uuid.UUID | None,
+    *,
+    user_id: uuid.UUID | None,
+    department_id: uuid.UUID | None,
+) -> None:
+    if department_id is not None:
+        await repo.get_department(session, department_id)
+    if user_id is not None:
+        from app.auth import service as auth_service  # auth imports app.deps, which is fine here
+
+        try:
+            await auth_service.get_user(session, user_id)
+        except NotFound as exc:
+            raise NotFound("User account not found", code="user_not_found") from exc
+        owner = await repo.staff_id_for_user(session, user_id)
+        if owner is not None and owner != staff_id:
+            raise Conflict(
+                "This user account is already linked to another staff record",
+                code="user_already_linked",
+                details={"staff_id": str(owner)},
+            )
+
+
+def _qualification_row(position: int, q: s.Qualification) -> StaffQualification:
+    return StaffQualification(
+        position=position,
+        kind=q.kind,
+        code_system=q.code.system if q.code else None,
+        code_code=q.code.code if q.code else None,
+        code_display=q.code.display if q.code else None,
+        number=q.number,
+        issuer=q.issuer,
+        valid_from=q.valid_from,
+        valid_to=q.valid_to,
+    )
+
+
 async def create_staff(session: AsyncSession, principal: Principal, data: s.StaffCreate) -> StaffMember:
     require(session, principal, Perm.STAFF_WRITE)
     taken = await repo.identifier_owners(session, [(i.system, i.value) for i in data.identifiers])
@@ -49,6 +107,7 @@ async def create_staff(session: AsyncSession, principal: Principal, data: s.Staf
             code="duplicate_identifier",
             details={"system": system, "value": value, "staff_id": str(owner)},
         )
+    await _check_links(session, None, user_id=data.user_id, department_id=data.department_id)
     row = StaffMember(
         active=data.active,
         family=data.family,
@@ -62,31 +121,31 @@ async def create_staff(session: AsyncSession, principal: Principal, data: s.Staf
         telecoms_json=dump_json_list([t.model_dump(mode="json") for t in data.telecoms]),
         addresses_json=dump_json_list([a.model_dump(mode="json") for a in data.addresses]),
         user_id=data.user_id,
+        department_id=data.department_id,
+        position=data.position,
+        clinical=data.clinical,
         identifiers=[
             StaffIdentifier(position=i, system=x.system, value=x.value, use=x.use)
             for i, x in enumerate(data.identifiers)
         ],
-        qualifications=[
-            StaffQualification(
-                position=i,
-                code_system=q.code.system if q.code else None,
-                code_code=q.code.code if q.code else None,
-                code_display=q.code.display if q.code else None,
-                number=q.number,
-                issuer=q.issuer,
-                valid_from=q.valid_from,
-                valid_to=q.valid_to,
-            )
-            for i, q in enumerate(data.qualifications)
-        ],
+        qualifications=[_qualification_row(i, q) for i, q in enumerate(data.qualifications)],
     )
     session.add(row)
     try:
-        await session.flush()
+        async with session.begin_nested():
+            await session.flush()
     except IntegrityError as exc:  # a concurrent create took the identifier (or the user link)
         raise Conflict(
             "A staff member with this identifier or user account already exists", code="duplicate_identifier"
         ) from exc
+    if data.position:
+        # The post given at creation opens the employment history.
+        session.add(
+            StaffPosition(
+                staff_id=row.id, title=data.position, department_id=data.department_id, start_date=_today()
+            )
+        )
+        await session.flush()
     audit.record(
         session,
         action="staff.create",
@@ -100,6 +159,315 @@ async def create_staff(session: AsyncSession, principal: Principal, data: s.Staf
 async def get_staff(session: AsyncSession, principal: Principal, staff_id: uuid.UUID) -> StaffMember:
     require(session, principal, Perm.STAFF_READ)
     return await repo.get(session, staff_id)
+
+
+def _today(tz: ZoneInfo | str | None = None) -> date:
+    return rules.local_day(utcnow(), _facility_zone(tz))
+
+
+_NAME_FIELDS = {"family", "given", "prefix", "suffix"}
+
+
+async def update_staff(
+    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, data: s.StaffUpdate
+) -> StaffMember:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = await repo.get(session, staff_id)
+    fields = data.model_fields_set
+    if "user_id" in fields or "department_id" in fields:
+        await _check_links(
+            session,
+            staff_id,
+            user_id=data.user_id if "user_id" in fields else None,
+            department_id=data.department_id if "department_id" in fields else None,
+        )
+    for key in ("family", "gender", "birth_date", "user_id", "department_id", "position"):
+        if key in fields:
+            setattr(row, key, getattr(data, key))
+    for key in ("active", "clinical"):
+        if key in fields and getattr(data, key) is not None:
+            setattr(row, key, getattr(data, key))
+    if "gender" in fields and data.gender is None:
+        row.gender = "unknown"
+    for key in ("given", "prefix", "suffix"):
+        if key in fields:
+            setattr(row, f"{key}_json", dump_json_list(getattr(data, key) or []))
+    if "telecoms" in fields:
+        row.telecoms_json = dump_json_list([t.model_dump(mode="json") for t in data.telecoms or []])
+    if "addresses" in fields:
+        row.addresses_json = dump_json_list([a.model_dump(mode="json") for a in data.addresses or []])
+    if fields & _NAME_FIELDS:
+        if not (row.family or row.given):
+            raise BadRequest("a staff record needs a family or a given name", code="name_required")
+        parts = [*row.prefix, *row.given, row.family or "", *row.suffix]
+        row.display_name = " ".join(p for p in parts if p)[:255]
+        row.sort_name = naming.sort_key(" ".join([row.family or "", *row.given]))[:255]
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "This user account is already linked to another staff record", code="user_already_linked"
+        ) from exc
+    audit.record(
+        session,
+        action="staff.update",
+        resource_type=STAFF,
+        resource_id=row.id,
+        details={"fields": sorted(fields)},
+    )
+    return row
+
+
+async def staff_detail(
+    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, *, tz: ZoneInfo | str | None = None
+) -> s.StaffDetail:
+    """A staff record with its department, employment history (newest first) and licence state."""
+    require(session, principal, Perm.STAFF_READ)
+    return await _detail(session, await repo.get(session, staff_id), tz)
+
+
+async def own_staff_detail(session: AsyncSession, principal: Principal, staff_id: uuid.UUID) -> s.StaffDetail:
+    """The signed-in person's own record (no staff:read needed to read oneself)."""
+    row = await repo.get(session, staff_id)
+    if row.user_id != principal.user_id:
+        require(session, principal, Perm.STAFF_READ)
+    return await _detail(session, row, None)
+
+
+async def _detail(session: AsyncSession, row: StaffMember, tz: ZoneInfo | str | None) -> s.StaffDetail:
+    staff_id = row.id
+    positions = await repo.positions_of(session, staff_id)
+    departments = await repo.departments_by_id(
+        session, [d for d in [row.department_id, *(p.department_id for p in positions)] if d is not None]
+    )
+    today = _today(tz)
+    licences = [q for q in row.qualifications if q.kind == repo.LICENCE]
+    valid_now = [q for q in licences if rules.period_covers((q.valid_from, q.valid_to), today)]
+    ends = [q.valid_to for q in valid_now]
+    base = s.StaffRead.model_validate(row).model_dump()
+    return s.StaffDetail(
+        **base,
+        department=s.DepartmentRead.model_validate(departments[row.department_id])
+        if row.department_id in departments
+        else None,
+        positions=[_position_read(p, departments, today) for p in positions],
+        licence_valid_today=bool(valid_now),
+        licence_valid_to=None if not ends or None in ends else max(d for d in ends if d is not None),
+    )
+
+
+def _position_read(p: StaffPosition, departments: dict[uuid.UUID, Department], today: date) -> s.PositionRead:
+    dept = departments.get(p.department_id) if p.department_id else None
+    return s.PositionRead(
+        id=p.id,
+        title=p.title,
+        department_id=p.department_id,
+        department_name=dept.name if dept else None,
+        start_date=p.start_date,
+        end_date=p.end_date,
+        current=p.start_date <= today and (p.end_date is None or p.end_date >= today),
+    )
+
+
+async def _sync_current_post(session: AsyncSession, row: StaffMember) -> None:
+    """Mirror the open position that started last onto the staff record's current post."""
+    positions = await repo.positions_of(session, row.id)
+    today = _today()
+    current = [p for p in positions if p.start_date <= today and (p.end_date is None or p.end_date >= today)]
+    if current:
+        latest = max(current, key=lambda p: (p.start_date, p.created_at))
+        row.position, row.department_id = latest.title, latest.department_id
+    elif positions:  # a history, and no post held today: no current post either
+        row.position, row.department_id = None, None
+    await session.flush()
+
+
+async def add_position(
+    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, data: s.PositionCreate
+) -> s.PositionRead:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = await repo.get(session, staff_id)
+    if data.department_id is not None:
+        await repo.get_department(session, data.department_id)
+    if data.end_previous:
+        for p in await repo.positions_of(session, staff_id):
+            if p.end_date is None or p.end_date >= data.start_date:
+                if p.start_date >= data.start_date:
+                    raise Conflict(
+                        "Another position starts on or after this one; end or correct it first",
+                        code="position_overlap",
+                        details={"position_id": str(p.id)},
+                    )
+                p.end_date = data.start_date - timedelta(days=1)
+    position = StaffPosition(
+        staff_id=staff_id,
+        title=data.title,
+        department_id=data.department_id,
+        start_date=data.start_date,
+        end_date=data.end_date,
+    )
+    session.add(position)
+    await session.flush()
+    await _sync_current_post(session, row)
+    audit.record(
+        session,
+        action="staff.position.add",
+        resource_type=STAFF,
+        resource_id=staff_id,
+        details={"position_id": str(position.id), "title": data.title},
+    )
+    departments = await repo.departments_by_id(
+        session, [position.department_id] if position.department_id else []
+    )
+    return _position_read(position, departments, _today())
+
+
+async def update_position(
+    session: AsyncSession,
+    principal: Principal,
+    staff_id: uuid.UUID,
+    position_id: uuid.UUID,
+    data: s.PositionUpdate | s.PositionEnd,
+) -> s.PositionRead:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = await repo.get(session, staff_id)
+    position = await repo.get_position(session, staff_id, position_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("department_id") is not None:
+        await repo.get_department(session, changes["department_id"])
+    if "title" in changes and changes["title"] is None:
+        raise BadRequest("A position needs a title", code="title_required")
+    if "start_date" in changes and changes["start_date"] is None:
+        raise BadRequest("A position needs a start date", code="start_date_required")
+    for key, value in changes.items():
+        setattr(position, key, value)
+    if position.end_date is not None and position.end_date < position.start_date:
+        raise BadRequest("end_date is before start_date", code="invalid_dates")
+    await session.flush()
+    await _sync_current_post(session, row)
+    action = "staff.position.end" if isinstance(data, s.PositionEnd) else "staff.position.update"
+    audit.record(
+        session,
+        action=action,
+        resource_type=STAFF,
+        resource_id=staff_id,
+        details={"position_id": str(position_id), "fields": sorted(changes)},
+    )
+    departments = await repo.departments_by_id(
+        session, [position.department_id] if position.department_id else []
+    )
+    return _position_read(position, departments, _today())
+
+
+async def add_qualification(
+    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, data: s.Qualification
+) -> StaffQualification:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = await repo.get(session, staff_id)
+    q = _qualification_row(max((x.position for x in row.qualifications), default=-1) + 1, data)
+    row.qualifications.append(q)
+    await session.flush()
+    audit.record(
+        session,
+        action="staff.licence.add",
+        resource_type=STAFF,
+        resource_id=staff_id,
+        details={"qualification_id": str(q.id), "kind": q.kind, "valid_to": str(q.valid_to)},
+    )
+    return q
+
+
+async def update_qualification(
+    session: AsyncSession,
+    principal: Principal,
+    staff_id: uuid.UUID,
+    qualification_id: uuid.UUID,
+    data: s.QualificationUpdate,
+) -> StaffQualification:
+    require(session, principal, Perm.STAFF_WRITE)
+    q = await repo.get_qualification(session, staff_id, qualification_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "kind" in changes:
+        if changes["kind"] is None:
+            raise BadRequest("kind is licence or qualification", code="invalid_kind")
+        q.kind = changes["kind"]
+    if "code" in changes:
+        code = data.code
+        q.code_system = code.system if code else None
+        q.code_code = code.code if code else None
+        q.code_display = code.display if code else None
+    for key in ("number", "issuer", "valid_from", "valid_to"):
+        if key in changes:
+            setattr(q, key, changes[key])
+    if q.code_code is None and q.code_display is None and q.number is None:
+        raise BadRequest("a qualification needs a code or a number", code="invalid_qualification")
+    if q.valid_from and q.valid_to and q.valid_to < q.valid_from:
+        raise BadRequest("valid_to is before valid_from", code="invalid_dates")
+    await session.flush()
+    audit.record(
+        session,
+        action="staff.licence.update",
+        resource_type=STAFF,
+        resource_id=staff_id,
+        details={"qualification_id": str(q.id), "fields": sorted(changes)},
+    )
+    return q
+
+
+async def delete_qualification(
+    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, qualification_id: uuid.UUID
+) -> None:
+    require(session, principal, Perm.STAFF_WRITE)
+    q = await repo.get_qualification(session, staff_id, qualification_id)
+    await session.delete(q)
+    await session.flush()
+    audit.record(
+        session,
+        action="staff.licence.delete",
+        resource_type=STAFF,
+        resource_id=staff_id,
+        details={"qualification_id": str(qualification_id)},
+    )
+
+
+async def expiring_licences(
+    session: AsyncSession, principal: Principal, *, days: int, tz: ZoneInfo | str | None = None
+) -> s.ExpiringLicencesReport:
+    """Licences of active staff ending within ``days`` days, and licences of active clinicians
+    that have already ended, sorted by end date. A licence already renewed (another licence of
+    the person is valid the day after it ends) is left out: nothing to do about it."""
+    require(session, principal, Perm.STAFF_READ)
+    today = _today(tz)
+    horizon = today + timedelta(days=days)
+    candidates = await repo.licences_ending_before(session, horizon)
+    periods = await repo.licence_periods(session, list({staff.id for _, staff in candidates}))
+    departments = await repo.departments_by_id(
+        session, [staff.department_id for _, staff in candidates if staff.department_id]
+    )
+    items: list[s.ExpiringLicence] = []
+    for q, staff in candidates:
+        assert q.valid_to is not None  # the query asks for an end date
+        expired = q.valid_to < today
+        if expired and not staff.clinical:
+            continue
+        if rules.licensed_on(periods.get(staff.id, []), q.valid_to + timedelta(days=1)):
+            continue
+        dept = departments.get(staff.department_id) if staff.department_id else None
+        items.append(
+            s.ExpiringLicence(
+                staff_id=staff.id,
+                display_name=staff.display_name,
+                clinical=staff.clinical,
+                department_id=staff.department_id,
+                department_name=dept.name if dept else None,
+                licence=s.QualificationRead.model_validate(q),
+                status="expired" if expired else "expiring",
+                days_left=(q.valid_to - today).days,
+            )
+        )
+    items.sort(key=lambda i: (i.licence.valid_to or today, i.display_name, i.licence.id))
+    return s.ExpiringLicencesReport(as_of=today, days=days, items=items)
 
 
 async def find_by_identifiers(
@@ -128,6 +496,8 @@ async def search_staff(
     identifier: str | None = None,
     active: bool | None = None,
     ids: Sequence[uuid.UUID] | None = None,
+    department_id: uuid.UUID | None = None,
+    clinical: bool | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[StaffMember], int]:
@@ -143,6 +513,253 @@ async def search_staff(
         identifier=parse_identifier(identifier) if identifier else None,
         active=active,
         ids=ids,
+        department_id=department_id,
+        clinical=clinical,
         limit=limit,
         offset=offset,
     )
+
+
+# --- lookups for other modules (appointments) ----------------------------------------------
+# Principal-free: the caller checks its own permissions. Internal lookups, not audited.
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """What decides whether a staff member can be booked on a day."""
+
+    staff_id: uuid.UUID
+    display_name: str
+    active: bool
+    clinical: bool
+    licence_periods: tuple[tuple[date | None, date | None], ...]
+
+    def licensed_on(self, day: date) -> bool:
+        return rules.licensed_on(self.licence_periods, day)
+
+    def bookable_on(self, day: date) -> bool:
+        return self.active and self.clinical and self.licensed_on(day)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSummary:
+    id: uuid.UUID
+    display_name: str
+    department_id: uuid.UUID | None
+    department_name: str | None
+    user_id: uuid.UUID | None
+    email: str | None
+
+
+def _facility_zone(tz: ZoneInfo | str | None) -> ZoneInfo:
+    if isinstance(tz, ZoneInfo):
+        return tz
+    return rules.zone(tz or get_settings().facility_timezone)
+
+
+async def eligibility(session: AsyncSession, staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Eligibility]:
+    """Bookability facts per staff member; unknown ids are left out."""
+    rows = await repo.staff_rows(session, staff_ids)
+    periods = await repo.licence_periods(session, list(rows))
+    return {
+        sid: Eligibility(
+            staff_id=sid,
+            display_name=row.display_name,
+            active=row.active,
+            clinical=row.clinical,
+            licence_periods=tuple(periods.get(sid, [])),
+        )
+        for sid, row in rows.items()
+    }
+
+
+async def booking_problem(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    tz: ZoneInfo | str | None = None,
+) -> None:
+    """Raise when ``staff_id`` cannot be booked for [start, end): NotFound ``staff_not_found``,
+    Conflict ``staff_inactive`` / ``not_clinical`` / ``licence_expired`` (no licence valid on the
+    facility-local start date) / ``staff_on_leave`` (the interval overlaps leave or
+    unavailability). Bookings themselves (double booking) are the caller's business."""
+    start, end = ensure_aware(start), ensure_aware(end)
+    facts = (await eligibility(session, [staff_id])).get(staff_id)
+    if facts is None:
+        raise NotFound("Staff member not found", code="staff_not_found")
+    who = {"staff_id": str(staff_id), "display_name": facts.display_name}
+    if not facts.active:
+        raise Conflict(
+            f"{facts.display_name} is not an active staff member", code="staff_inactive", details=who
+        )
+    if not facts.clinical:
+        raise Conflict(f"{facts.display_name} is not a clinician", code="not_clinical", details=who)
+    day = rules.local_day(start, _facility_zone(tz))
+    if not facts.licensed_on(day):
+        raise Conflict(
+            f"{facts.display_name} has no valid licence on {day.isoformat()}",
+            code="licence_expired",
+            details={**who, "day": day.isoformat()},
+        )
+    leave = await repo.leave_between(session, [staff_id], start, end)
+    if leave:
+        raise Conflict(
+            f"{facts.display_name} is on leave or unavailable at that time",
+            code="staff_on_leave",
+            details={
+                **who,
+                "leave": [
+                    {
+                        "id": str(lv.id),
+                        "kind": lv.kind,
+                        "start": lv.starts_at.isoformat(),
+                        "end": lv.ends_at.isoformat(),
+                    }
+                    for lv in leave
+                ],
+            },
+        )
+
+
+async def unavailable_intervals(
+    session: AsyncSession, staff_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
+    """Leave and unavailability of each person clipped to [start, end), sorted and merged,
+    UTC-aware. Every requested id is a key (an empty list when free)."""
+    start, end = ensure_aware(start), ensure_aware(end)
+    out: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {sid: [] for sid in staff_ids}
+    by_staff: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    for lv in await repo.leave_between(session, list(staff_ids), start, end):
+        by_staff.setdefault(lv.staff_id, []).append((lv.starts_at, lv.ends_at))
+    for sid, intervals in by_staff.items():
+        out[sid] = rules.clip_intervals(intervals, start, end)
+    return out
+
+
+async def department_staff_ids(session: AsyncSession, department_id: uuid.UUID) -> list[uuid.UUID]:
+    """Active current members of a department (by current post or a current position)."""
+    today = rules.local_day(utcnow(), _facility_zone(None))
+    return await repo.department_member_ids(session, department_id, today)
+
+
+async def staff_id_for_user(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    return await repo.staff_id_for_user(session, user_id)
+
+
+def _email(row: StaffMember) -> str | None:
+    emails = [t for t in row.telecoms if t.get("system") == "email" and t.get("value")]
+    emails.sort(key=lambda t: (t.get("use") != "work", t.get("rank") or 99))
+    return str(emails[0]["value"]) if emails else None
+
+
+async def staff_summaries(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StaffSummary]:
+    """Display facts per staff member (unknown ids left out); the e-mail is a work address when
+    there is one."""
+    rows = await repo.staff_rows(session, ids)
+    departments = await repo.departments_by_id(
+        session, [r.department_id for r in rows.values() if r.department_id]
+    )
+    return {
+        sid: StaffSummary(
+            id=sid,
+            display_name=row.display_name,
+            department_id=row.department_id,
+            department_name=departments[row.department_id].name if row.department_id in departments else None,
+            user_id=row.user_id,
+            email=_email(row),
+        )
+        for sid, row in rows.items()
+    }
+
+
+# --- departments ----------------------------------------------------------------------------
+
+DEPARTMENT = "Department"
+
+
+async def list_departments(
+    session: AsyncSession, principal: Principal, *, active: bool | None = None
+) -> list[Department]:
+    require(session, principal, Perm.STAFF_READ)
+    return await repo.list_departments(session, active=active)
+
+
+async def get_department(session: AsyncSession, principal: Principal, department_id: uuid.UUID) -> Department:
+    require(session, principal, Perm.STAFF_READ)
+    return await repo.get_department(session, department_id)
+
+
+async def _flush_department(session: AsyncSession, code: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A department with code {code!r} already exists",
+            code="duplicate_department",
+            details={"code": code},
+        ) from exc
+
+
+async def create_department(
+    session: AsyncSession, principal: Principal, data: s.DepartmentCreate
+) -> Department:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = Department(code=data.code, name=data.name, active=data.active)
+    session.add(row)
+    await _flush_department(session, data.code)
+    audit.record(
+        session,
+        action="department.create",
+        resource_type=DEPARTMENT,
+        resource_id=row.id,
+        details={"code": data.code},
+    )
+    return row
+
+
+async def update_department(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID, data: s.DepartmentUpdate
+) -> Department:
+    require(session, principal, Perm.STAFF_WRITE)
+    row = await repo.get_department(session, department_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    for key, value in changes.items():
+        setattr(row, key, value)
+    await _flush_department(session, row.code)
+    audit.record(
+        session,
+        action="department.update",
+        resource_type=DEPARTMENT,
+        resource_id=row.id,
+        details={"fields": sorted(changes)},
+    )
+    return row
+
+
+# --- calendar sources -------------------------------------------------------------------------
+# Other modules add their events to staff members' personal iCalendar feeds (appointments adds
+# bookings). A feed ends up in third-party calendar services: sources must not put patient
+# names or other patient data in the events.
+
+CalendarSource = Callable[[AsyncSession, uuid.UUID, datetime, datetime], Awaitable[list[CalendarEvent]]]
+_calendar_sources: list[CalendarSource] = []
+
+
+def register_calendar_source(fn: CalendarSource) -> CalendarSource:
+    """Add ``fn(session, staff_id, start, end) -> list[CalendarEvent]`` to every staff feed
+    (idempotent; usable as a decorator). It is called for each feed read with the feed window."""
+    if fn not in _calendar_sources:
+        _calendar_sources.append(fn)
+    return fn
+
+
+def unregister_calendar_source(fn: CalendarSource) -> None:
+    if fn in _calendar_sources:
+        _calendar_sources.remove(fn)
+
+
+def calendar_sources() -> tuple[CalendarSource, ...]:
+    return tuple(_calendar_sources)

@@ -11,15 +11,31 @@ import { ModulePage, NotFoundPage, SectionIndex } from "./pages/ModulePage";
 import { ChartPage } from "./patients/ChartPage";
 import { PatientSearchPage } from "./patients/PatientSearchPage";
 import { RegisterPatientPage } from "./patients/RegisterPatientPage";
+import { BookingDeskPage } from "./appointments/BookingDeskPage";
+import { CalendarPage } from "./appointments/CalendarPage";
+import { BookVisitPage } from "./portal/BookVisitPage";
+import { MyAppointmentsPage } from "./portal/MyAppointmentsPage";
+import { LicenceReportPage } from "./staff/LicenceReportPage";
+import { RotaPage } from "./staff/RotaPage";
+import { StaffDirectoryPage } from "./staff/StaffDirectoryPage";
+import { StaffRecordPage } from "./staff/StaffRecordPage";
 
 /** Modules that have landed; the rest show their placeholder. */
 const SCREENS: Record<string, () => ReactElement> = {
   patients: () => <PatientSearchPage />,
+  "appointments-calendar": () => <CalendarPage />,
+  "appointments-desk": () => <BookingDeskPage />,
+  "my-appointments": () => <MyAppointmentsPage />,
+  "staff-directory": () => <StaffDirectoryPage />,
+  "staff-rota": () => <RotaPage />,
+  "staff-licences": () => <LicenceReportPage />,
 };
 
 export function AppRoutes() {
   const pages = allPages().filter((p) => p.path !== "/");
   const patients = pages.find((p) => p.id === "patients")!;
+  const myAppointments = pages.find((p) => p.id === "my-appointments")!;
+  const staffDirectory = pages.find((p) => p.id === "staff-directory")!;
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
@@ -59,6 +75,22 @@ export function AppRoutes() {
           element={
             <RequirePage page={patients}>
               <ChartPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/staff/directory/:id"
+          element={
+            <RequirePage page={staffDirectory}>
+              <StaffRecordPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/my/appointments/book"
+          element={
+            <RequirePage page={myAppointments}>
+              <BookVisitPage />
             </RequirePage>
           }
         />

@@ -69,7 +69,7 @@ async def test_metadata_is_public_and_valid(client: httpx.AsyncClient) -> None:
     resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
     assert set(resources) == {
         "Patient", "Encounter", "Condition", "AllergyIntolerance", "Observation",
-        "MedicationRequest", "Procedure", "Immunization", "CarePlan",
+        "MedicationRequest", "Procedure", "Immunization", "CarePlan", "Schedule", "Slot", "Appointment",
     }  # fmt: skip
     assert {i["code"] for i in resources["Observation"]["interaction"]} == {
         "read",

@@ -8,6 +8,7 @@ export const PERMISSIONS = [
   "pharmacy:dispense",
   "staff:read",
   "staff:write",
+  "staff:rota",
   "appointments:read",
   "appointments:write",
   "telehealth:join",

@@ -1,0 +1,1 @@
+"""Appointments: types, clinicians' weekly hours, free slots, bookings, the waitlist."""

@@ -1,0 +1,1771 @@
+"""The appointment book's business rules: the only entry other modules (FHIR, telehealth) may call.
+
+Bookings are refused with a specific code, writing nothing, when they are in the past
+(``in_past``), not on a free slot of the clinician's weekly hours (``outside_hours``), when the
+clinician cannot be booked that day (the staff module's ``licence_expired``, ``staff_on_leave``,
+``staff_inactive``, ``not_clinical``), when the slot is taken (``slot_taken``) or the patient is
+busy elsewhere (``patient_busy``). The last two are decided by the database: each appointment
+that occupies time inserts its lock rows (``appointment_locks``: one per 5-minute granule, for the
+clinician and for the patient) in the booking's own transaction, and the primary key admits one
+holder per granule. The checks before the insert only give the common case a precise answer.
+
+Waitlist offers: a freed slot (cancel, reschedule, a declined or expired offer) goes to the first
+matching waiting entry (oldest first) as an ``offered`` appointment holding the slot's locks until
+``waitlist_offer_minutes`` after the offer (never past the slot's start). Expired offers are
+processed lazily, by whichever request next touches that clinician's time (slot search, booking,
+reschedule, accept) and by :func:`expire_offers` (the API process runs it every minute beside the
+notification worker; ``hospital`` has no separate command for it).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.appointments import repository as repo
+from app.appointments import schemas as s
+from app.appointments import slots as sl
+from app.appointments.models import (
+    BOOKED,
+    CANCELLED,
+    CHECKED_IN,
+    COMPLETED,
+    LOCK_PATIENT,
+    LOCK_STAFF,
+    NO_SHOW,
+    OFFERED,
+    WAITING,
+    WL_BOOKED,
+    WL_CANCELLED,
+    WL_DECLINED,
+    WL_EXPIRED,
+    WL_OFFERED,
+    Appointment,
+    AppointmentType,
+    ClinicHours,
+    WaitlistEntry,
+)
+from app.appointments.repository import Access
+from app.audit import service as audit
+from app.auth.permissions import Perm
+from app.config import Settings
+from app.deps import Principal
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.kit import ical
+from app.kit.time import utcnow
+from app.notifications import service as notifications
+from app.patients import service as patients
+from app.staff import service as staff
+
+APPOINTMENT = "Appointment"
+DEFAULT_WINDOW_DAYS = 14
+MAX_WINDOW_DAYS = 62
+CHUNK_DAYS = 7  # slot search reads leave and bookings a week at a time, and stops at a full page
+WAITLIST_SCAN = 50  # waiting entries examined per freed slot
+ROOM_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 random bits
+
+KIND_CONFIRMATION = "appointment.confirmation"
+KIND_REMINDER = "appointment.reminder"
+KIND_CANCELLATION = "appointment.cancellation"
+KIND_STAFF_NOTICE = "appointment.staff_notice"
+KIND_OFFER = "appointment.waitlist_offer"
+
+# MariaDB/MySQL errors that mean "another transaction wanted the same rows": deadlock, lock wait
+# timeout, and the savepoint a deadlock rollback took with it.
+_CONTENTION_CODES = {1213, 1205, 1305}
+
+
+def zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.facility_timezone)
+
+
+def related(appointment_id: uuid.UUID) -> str:
+    return f"appointment:{appointment_id}"
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _require(session: AsyncSession, principal: Principal, *perms: Perm) -> None:
+    """Admit a principal holding any one of ``perms``."""
+    if any(principal.has(p) for p in perms):
+        return
+    missing = [p.value for p in perms]
+    audit.record(
+        session,
+        action="appointment.access_denied",
+        resource_type=APPOINTMENT,
+        outcome="denied",
+        details={"missing": missing},
+    )
+    raise Forbidden("You do not have permission for this action", details={"missing": missing})
+
+
+def _contention(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a lock conflict between transactions."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IntegrityError):
+            return True
+        if isinstance(current, DBAPIError):
+            args = getattr(current.orig, "args", ())
+            if args and args[0] in _CONTENTION_CODES:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _local(at: datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).isoformat()
+
+
+def _human(at: datetime, tz: ZoneInfo) -> str:
+    local = at.astimezone(tz)
+    return f"{local:%A %d %B %Y, %H:%M} ({local.tzname()})"
+
+
+async def _active_type(session: AsyncSession, type_id: uuid.UUID) -> AppointmentType:
+    kind = await repo.get_type(session, type_id)
+    if not kind.active:
+        raise Conflict("This appointment type is no longer offered", code="type_inactive")
+    return kind
+
+
+def _duration(kind: AppointmentType) -> timedelta:
+    return timedelta(minutes=kind.duration_minutes)
+
+
+# --- appointment types ------------------------------------------------------------------------
+
+
+async def list_types(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    active: bool | None = True,
+    mode: str | None = None,
+    department_id: uuid.UUID | None = None,
+) -> list[AppointmentType]:
+    """Every signed-in user may list the types (the patient portal needs them to book)."""
+    return await repo.list_types(session, active=active, mode=mode, department_id=department_id)
+
+
+async def get_type(session: AsyncSession, principal: Principal, type_id: uuid.UUID) -> AppointmentType:
+    return await repo.get_type(session, type_id)
+
+
+async def _flush_type(session: AsyncSession, kind: AppointmentType, changes: dict[str, Any]) -> None:
+    """Apply ``changes`` and flush inside a savepoint: the database checks the department
+    reference (and a code taken by a concurrent request) without spoiling the transaction."""
+    try:
+        async with session.begin_nested():
+            for field, value in changes.items():
+                setattr(kind, field, value)
+            session.add(kind)
+            await session.flush()
+    except IntegrityError as exc:
+        if await repo.type_code_taken(session, kind.code, exclude=kind.id):
+            raise Conflict("An appointment type with this code exists", code="duplicate_code") from exc
+        raise NotFound("Department not found", code="department_not_found") from exc
+
+
+async def create_type(
+    session: AsyncSession, principal: Principal, data: s.AppointmentTypeCreate
+) -> AppointmentType:
+    _require(session, principal, Perm.SETTINGS_ADMIN)
+    if await repo.type_code_taken(session, data.code):
+        raise Conflict("An appointment type with this code exists", code="duplicate_code")
+    kind = AppointmentType(id=uuid.uuid4(), code=data.code)
+    await _flush_type(
+        session,
+        kind,
+        {
+            "name": data.name,
+            "duration_minutes": data.duration_minutes,
+            "mode": data.mode,
+            "department_id": data.department_id,
+            "active": data.active,
+        },
+    )
+    audit.record(
+        session,
+        action="appointment_type.create",
+        resource_type="AppointmentType",
+        resource_id=kind.id,
+        details={"code": kind.code, "duration_minutes": kind.duration_minutes, "mode": kind.mode},
+    )
+    return kind
+
+
+async def update_type(
+    session: AsyncSession, principal: Principal, type_id: uuid.UUID, data: s.AppointmentTypeUpdate
+) -> AppointmentType:
+    _require(session, principal, Perm.SETTINGS_ADMIN)
+    kind = await repo.get_type(session, type_id)
+    changed = data.model_dump(exclude_unset=True)
+    apply = {k: v for k, v in changed.items() if v is not None or k == "department_id"}
+    await _flush_type(session, kind, apply)
+    audit.record(
+        session,
+        action="appointment_type.update",
+        resource_type="AppointmentType",
+        resource_id=kind.id,
+        details={"fields": sorted(changed)},
+    )
+    return kind
+
+
+# --- weekly hours -----------------------------------------------------------------------------
+
+
+async def _check_hours_refs(
+    session: AsyncSession, staff_id: uuid.UUID, type_ids: Sequence[uuid.UUID]
+) -> None:
+    if staff_id not in await staff.staff_summaries(session, [staff_id]):
+        raise NotFound("Staff member not found", code="staff_not_found")
+    missing = set(type_ids) - set(await repo.types_by_id(session, list(type_ids)))
+    if missing:
+        raise NotFound(
+            "Appointment type not found",
+            code="type_not_found",
+            details={"type_ids": sorted(str(t) for t in missing)},
+        )
+
+
+async def list_hours(
+    session: AsyncSession, principal: Principal, *, staff_id: uuid.UUID | None
+) -> list[ClinicHours]:
+    _require(session, principal, Perm.APPOINTMENTS_READ, Perm.ROTA_WRITE)
+    return await repo.list_hours(session, staff_ids=[staff_id] if staff_id else None)
+
+
+async def create_hours(session: AsyncSession, principal: Principal, data: s.ClinicHoursCreate) -> ClinicHours:
+    _require(session, principal, Perm.ROTA_WRITE)
+    await _check_hours_refs(session, data.staff_id, data.type_ids)
+    row = ClinicHours(
+        staff_id=data.staff_id,
+        weekday=data.weekday,
+        start_time=data.start_time,
+        end_time=data.end_time,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+        note=data.note,
+    )
+    row.type_ids = list(data.type_ids)
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action="appointment_hours.create",
+        resource_type="ClinicHours",
+        resource_id=row.id,
+        details={"staff_id": str(row.staff_id), "weekday": row.weekday},
+    )
+    return row
+
+
+async def update_hours(
+    session: AsyncSession, principal: Principal, hours_id: uuid.UUID, data: s.ClinicHoursUpdate
+) -> ClinicHours:
+    """Changing hours never moves or cancels existing bookings; it only changes future slots."""
+    _require(session, principal, Perm.ROTA_WRITE)
+    row = await repo.get_hours(session, hours_id)
+    changed = data.model_dump(exclude_unset=True)
+    if data.type_ids is not None:
+        await _check_hours_refs(session, row.staff_id, data.type_ids)
+        row.type_ids = list(data.type_ids)
+    for field in ("start_time", "end_time", "valid_from"):
+        if changed.get(field) is not None:
+            setattr(row, field, changed[field])
+    if "valid_to" in changed:
+        row.valid_to = data.valid_to
+    if "note" in changed:
+        row.note = data.note
+    if row.end_time <= row.start_time:
+        raise BadRequest("end_time must be after start_time", code="invalid_hours")
+    if row.valid_to is not None and row.valid_to < row.valid_from:
+        raise BadRequest("valid_to is before valid_from", code="invalid_hours")
+    await session.flush()
+    audit.record(
+        session,
+        action="appointment_hours.update",
+        resource_type="ClinicHours",
+        resource_id=row.id,
+        details={"staff_id": str(row.staff_id), "fields": sorted(changed)},
+    )
+    return row
+
+
+async def delete_hours(session: AsyncSession, principal: Principal, hours_id: uuid.UUID) -> None:
+    _require(session, principal, Perm.ROTA_WRITE)
+    row = await repo.get_hours(session, hours_id)
+    await session.delete(row)
+    await session.flush()
+    audit.record(
+        session,
+        action="appointment_hours.delete",
+        resource_type="ClinicHours",
+        resource_id=hours_id,
+        details={"staff_id": str(row.staff_id)},
+    )
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+async def _weekly_hours(
+    session: AsyncSession,
+    kind: AppointmentType,
+    staff_ids: Sequence[uuid.UUID] | None,
+    first_day: date,
+    last_day: date,
+) -> list[sl.WeeklyHours]:
+    """The weekly hours that may offer ``kind``: those naming it, and "every type" hours of
+    clinicians in the type's department (or of anyone, for a type without a department)."""
+    rows = await repo.list_hours(session, staff_ids=staff_ids, first_day=first_day, last_day=last_day)
+    members: set[uuid.UUID] | None = None
+    if kind.department_id is not None:
+        members = set(await staff.department_staff_ids(session, kind.department_id))
+    out = []
+    for row in rows:
+        listed = row.type_ids
+        admits = kind.id in listed if listed else (members is None or row.staff_id in members)
+        out.append(
+            sl.WeeklyHours(
+                staff_id=row.staff_id,
+                weekday=row.weekday,
+                start_time=row.start_time,
+                end_time=row.end_time,
+                valid_from=row.valid_from,
+                valid_to=row.valid_to,
+                admits=admits,
+            )
+        )
+    return out
+
+
+async def _busy(
+    session: AsyncSession, staff_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> sl.Busy:
+    leave = await staff.unavailable_intervals(session, staff_ids, start, end)
+    booked = await repo.busy_intervals(session, staff_ids, start, end)
+    merged: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    for source in (leave, booked):
+        for sid, items in source.items():
+            merged.setdefault(sid, []).extend(items)
+    return sl.Busy(merged)
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return sl.wall_to_utc(day, time(0), tz)
+
+
+async def search_slots(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    type_id: uuid.UUID,
+    staff_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> s.SlotPage:
+    """Free slots of one type, for a clinician, a department or everyone offering the type,
+    ordered by (start, staff id) and paged by a cursor on that pair (stable while bookings come
+    and go: a page never repeats a slot of the page before)."""
+    _require(session, principal, Perm.APPOINTMENTS_READ, Perm.SELF_SERVICE)
+    tz = zone(settings)
+    now = now or utcnow()
+    window_start = (start or now).astimezone(UTC)
+    window_end = (end or window_start + timedelta(days=DEFAULT_WINDOW_DAYS)).astimezone(UTC)
+    if window_end <= window_start:
+        raise BadRequest("end must be after start", code="invalid_window")
+    if window_end - window_start > timedelta(days=MAX_WINDOW_DAYS):
+        raise BadRequest(f"Search at most {MAX_WINDOW_DAYS} days at a time", code="window_too_long")
+    position: tuple[datetime, uuid.UUID] | None = None
+    if cursor is not None:
+        try:
+            position = sl.decode_cursor(cursor)
+        except ValueError as exc:
+            raise BadRequest("The cursor is not one this search returned", code="invalid_cursor") from exc
+    kind = await _active_type(session, type_id)
+    duration = _duration(kind)
+
+    scope: list[uuid.UUID] | None = None
+    if staff_id is not None:
+        if staff_id not in await staff.staff_summaries(session, [staff_id]):
+            raise NotFound("Staff member not found", code="staff_not_found")
+        scope = [staff_id]
+    if department_id is not None:
+        members = await staff.department_staff_ids(session, department_id)
+        scope = [m for m in members if scope is None or m in scope]
+    effective_start = max(window_start, position[0]) if position else window_start
+    days = sl.local_days(effective_start, window_end, tz)
+    hours = await _weekly_hours(session, kind, scope, days[0], days[-1])
+    staff_ids = sorted({h.staff_id for h in hours if h.admits}, key=str)
+    facts = await staff.eligibility(session, staff_ids)
+    hours = [h for h in hours if h.staff_id in facts]
+    staff_ids = [sid for sid in staff_ids if sid in facts]
+    await expire_offers(
+        session, settings, now=now, staff_ids=staff_ids, start=effective_start, end=window_end + duration
+    )
+
+    found: list[sl.Slot] = []
+    for offset in range(0, len(days), CHUNK_DAYS):
+        chunk = days[offset : offset + CHUNK_DAYS]
+        chunk_start = max(effective_start, _day_start(chunk[0], tz))
+        chunk_end = min(window_end, _day_start(chunk[-1] + timedelta(days=1), tz))
+        if chunk_end <= chunk_start or not staff_ids:
+            continue
+        busy = await _busy(session, staff_ids, chunk_start, chunk_end + duration)
+        free = sl.free_slots(
+            sl.candidate_slots(hours, chunk, duration, tz),
+            busy=busy,
+            not_before=now,
+            window_start=chunk_start,
+            window_end=chunk_end,
+            bookable=lambda sid, day: facts[sid].bookable_on(day),
+            tz=tz,
+        )
+        found.extend(slot for slot in free if sl.after_cursor(slot, position))
+        if len(found) > limit:
+            break
+    page = found[:limit]
+    return s.SlotPage(
+        items=[
+            s.SlotRead(
+                start=slot.start,
+                end=slot.end,
+                local_start=_local(slot.start, tz),
+                local_end=_local(slot.end, tz),
+                staff_id=slot.staff_id,
+                staff_name=facts[slot.staff_id].display_name,
+                type_id=kind.id,
+                mode=kind.mode,
+            )
+            for slot in page
+        ],
+        next_cursor=sl.encode_cursor(page[-1]) if len(found) > limit else None,
+        timezone=settings.facility_timezone,
+        window_start=window_start,
+        window_end=window_end,
+    )
+
+
+async def _check_slot(
+    session: AsyncSession,
+    kind: AppointmentType,
+    staff_id: uuid.UUID,
+    start: datetime,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> datetime:
+    """Refuse unless [start, start + duration) is a slot of the clinician's weekly hours on a
+    day they may be booked, clear of leave; returns the end. Bookings are not looked at."""
+    start = start.astimezone(UTC)
+    if start <= now:
+        raise BadRequest("That time is in the past", code="in_past")
+    end = start + _duration(kind)
+    tz = zone(settings)
+    await staff.booking_problem(session, staff_id, start, end, tz=tz)
+    day = start.astimezone(tz).date()
+    hours = await _weekly_hours(session, kind, [staff_id], day, day)
+    offered = {slot.start for slot in sl.candidate_slots(hours, [day], _duration(kind), tz)}
+    if start not in offered or not sl.aligned(start):
+        raise BadRequest(
+            "That time is not a slot of the clinician's hours for this appointment type",
+            code="outside_hours",
+            details={"staff_id": str(staff_id), "start": start.isoformat(), "local_start": _local(start, tz)},
+        )
+    return end
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+
+async def _take_locks(
+    session: AsyncSession, appointment: Appointment, *, staff_side: bool = True, patient_side: bool = True
+) -> None:
+    """Insert the appointment's lock rows; the database refuses any granule another holds."""
+    sides = []
+    if staff_side:
+        sides.append((LOCK_STAFF, appointment.staff_id, "slot_taken", "That slot has just been taken"))
+    if patient_side:
+        sides.append(
+            (LOCK_PATIENT, appointment.patient_id, "patient_busy", "The patient has another appointment then")
+        )
+    for kind, resource, code, message in sides:
+        rows = repo.lock_rows(appointment.id, kind, resource, appointment.start_at, appointment.end_at)
+        try:
+            async with session.begin_nested():
+                await repo.insert_locks(session, rows)
+        except DBAPIError as exc:
+            if not _contention(exc):
+                raise
+            raise Conflict(message, code=code) from exc
+
+
+async def _refuse_overlaps(
+    session: AsyncSession,
+    *,
+    staff_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """The precise answer for the common case; the lock rows decide races."""
+    if await repo.occupying(session, staff_ids=[staff_id], start=start, end=end, exclude=exclude):
+        raise Conflict("That slot is already booked", code="slot_taken")
+    clash = await repo.occupying(session, patient_id=patient_id, start=start, end=end, exclude=exclude)
+    if clash:
+        raise Conflict(
+            "The patient has another appointment at that time",
+            code="patient_busy",
+            details={"start": clash[0].start_at.isoformat(), "end": clash[0].end_at.isoformat()},
+        )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    types: dict[uuid.UUID, AppointmentType]
+    staff: dict[uuid.UUID, str]
+    patients: dict[uuid.UUID, dict[str, Any]]
+
+
+async def _names(session: AsyncSession, rows: Sequence[Appointment]) -> _Names:
+    types = await repo.types_by_id(session, [r.type_id for r in rows])
+    people = await staff.staff_summaries(session, list({r.staff_id for r in rows}))
+    contacts = await patients.contact_summaries(session, list({r.patient_id for r in rows}))
+    return _Names(types, {k: v.display_name for k, v in people.items()}, contacts)
+
+
+def _actions(
+    appointment: Appointment, principal: Principal, settings: Settings, now: datetime
+) -> list[s.Action]:
+    staff_write = repo.is_staff(principal, Access.WRITE)
+    owner = repo.is_patient(principal) and principal.patient_id == appointment.patient_id
+    if not (staff_write or owner):
+        return []
+    status = appointment.status
+    out: list[s.Action] = []
+    if status == OFFERED and (appointment.offer_expires_at is None or appointment.offer_expires_at > now):
+        out += ["accept", "decline"]
+    if status == BOOKED:
+        before_cutoff = appointment.start_at - now > timedelta(hours=settings.cancellation_cutoff_hours)
+        if staff_write or before_cutoff:
+            out += ["reschedule", "cancel"]
+        if staff_write:
+            if now >= _day_start(appointment.start_at.astimezone(zone(settings)).date(), zone(settings)):
+                out.append("check_in")
+            if now >= appointment.start_at:
+                out.append("no_show")
+    if status == CHECKED_IN and staff_write:
+        out.append("complete")
+    return out
+
+
+def _read(
+    appointment: Appointment, names: _Names, principal: Principal, settings: Settings, now: datetime
+) -> s.AppointmentRead:
+    tz = zone(settings)
+    kind = names.types[appointment.type_id]
+    return s.AppointmentRead(
+        id=appointment.id,
+        status=appointment.status,
+        start=appointment.start_at,
+        end=appointment.end_at,
+        local_start=_local(appointment.start_at, tz),
+        local_end=_local(appointment.end_at, tz),
+        timezone=settings.facility_timezone,
+        mode=appointment.mode,
+        type=s.TypeBrief.model_validate(kind),
+        staff=s.PersonBrief(id=appointment.staff_id, display_name=names.staff.get(appointment.staff_id, "")),
+        patient=s.PersonBrief(
+            id=appointment.patient_id,
+            display_name=names.patients.get(appointment.patient_id, {}).get("display_name", ""),
+        ),
+        reason=appointment.reason,
+        room_id=appointment.room_id,
+        booked_online=appointment.booked_online,
+        offer_expires_at=appointment.offer_expires_at,
+        waitlist_entry_id=appointment.waitlist_entry_id,
+        checked_in_at=appointment.checked_in_at,
+        completed_at=appointment.completed_at,
+        cancelled_at=appointment.cancelled_at,
+        cancel_reason=appointment.cancel_reason,
+        sequence=appointment.sequence,
+        created_at=appointment.created_at,
+        updated_at=appointment.updated_at,
+        actions=_actions(appointment, principal, settings, now),
+    )
+
+
+async def present(
+    session: AsyncSession,
+    principal: Principal,
+    rows: Sequence[Appointment],
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[s.AppointmentRead]:
+    """The API shape of ``rows`` (names looked up in three queries, whatever the number)."""
+    names = await _names(session, rows)
+    moment = now or utcnow()
+    return [_read(r, names, principal, settings, moment) for r in rows]
+
+
+async def get_appointment(
+    session: AsyncSession, principal: Principal, appointment_id: uuid.UUID
+) -> Appointment:
+    row = await repo.get_appointment(session, appointment_id)
+    repo.authorize(session, principal, row.patient_id, Access.READ, resource_id=appointment_id)
+    audit.record(
+        session,
+        action="appointment.read",
+        resource_type=APPOINTMENT,
+        resource_id=row.id,
+        patient_id=row.patient_id,
+    )
+    return row
+
+
+async def list_appointments(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    staff_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    statuses: Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Appointment], int]:
+    """A clinician's calendar (staff_id + start/end), a patient's appointments, a day's list.
+    A patient sees only their own (another patient_id answers 404)."""
+    if not repo.is_staff(principal, Access.READ):
+        if principal.has(Perm.SELF_SERVICE) and patient_id is None:
+            patient_id = principal.patient_id
+            if patient_id is None:
+                return [], 0
+        repo.authorize(session, principal, patient_id, Access.READ, not_found="patient_not_found")
+    if start is not None and end is not None and end <= start:
+        raise BadRequest("end must be after start", code="invalid_window")
+    rows, total = await repo.search_appointments(
+        session,
+        staff_id=staff_id,
+        patient_id=patient_id,
+        start=start,
+        end=end,
+        statuses=statuses,
+        limit=limit,
+        offset=offset,
+    )
+    for pid in dict.fromkeys(r.patient_id for r in rows):
+        audit.record(
+            session,
+            action="appointment.list",
+            resource_type=APPOINTMENT,
+            patient_id=pid,
+            details={"appointments": [str(r.id) for r in rows if r.patient_id == pid][:50]},
+        )
+    return rows, total
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+def _event(
+    appointment: Appointment, kind: AppointmentType, clinician: str, *, cancelled: bool = False
+) -> ical.CalendarEvent:
+    video = appointment.mode == "video"
+    return ical.CalendarEvent(
+        uid=f"appointment-{appointment.id}",
+        start=appointment.start_at,
+        end=appointment.end_at,
+        summary=f"{kind.name} with {clinician}" if clinician else kind.name,
+        description=(
+            "Video consultation: join from the patient portal a few minutes before the start."
+            if video
+            else "Please arrive ten minutes early and check in at reception."
+        ),
+        location="Video consultation" if video else None,
+        status="CANCELLED" if cancelled else "CONFIRMED",
+        sequence=appointment.sequence,
+        updated=utcnow(),
+    )
+
+
+async def _notify_patient(
+    session: AsyncSession,
+    appointment: Appointment,
+    kind: AppointmentType,
+    *,
+    settings: Settings,
+    now: datetime,
+    what: str,
+    contact: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Queue the patient's messages for ``what`` (booked, rescheduled, cancelled, offered);
+    returns what was done, for the audit entry. Each message belongs to one committed change of
+    the appointment (made under its row lock), so no de-duplication key is needed."""
+    tz = zone(settings)
+    if contact is None:
+        contact = (await patients.contact_summaries(session, [appointment.patient_id])).get(
+            appointment.patient_id, {}
+        )
+    email = contact.get("email")
+    if not email or not notifications.is_valid_address(email):
+        return {"notification": "skipped", "notification_reason": "patient has no e-mail address"}
+    clinician = (await staff.staff_summaries(session, [appointment.staff_id])).get(appointment.staff_id)
+    clinician_name = clinician.display_name if clinician else ""
+    when = _human(appointment.start_at, tz)
+    ref = related(appointment.id)
+    name = contact.get("display_name") or None
+    greeting = f"Dear {name}," if name else "Hello,"
+    where = (
+        "This is a video consultation: join it from the patient portal a few minutes before the start."
+        if appointment.mode == "video"
+        else "Please arrive ten minutes early and check in at reception."
+    )
+    if what in ("booked", "rescheduled"):
+        subject = f"Appointment confirmed: {when}" if what == "booked" else f"Appointment moved to {when}"
+        body = (
+            f"{greeting}\n\nYour {kind.name} appointment with {clinician_name} is on {when}.\n{where}\n\n"
+            "To change or cancel it, use the patient portal or call reception.\n"
+        )
+        await notifications.enqueue(
+            session,
+            kind=KIND_CONFIRMATION,
+            to_email=email,
+            to_name=name,
+            subject=subject,
+            body=body,
+            attachments=[
+                notifications.Attachment(
+                    "appointment.ics",
+                    "text/calendar; method=REQUEST; charset=utf-8",
+                    ical.calendar_bytes([_event(appointment, kind, clinician_name)], method="REQUEST"),
+                )
+            ],
+            related=ref,
+            patient_id=appointment.patient_id,
+        )
+        remind_at = appointment.start_at - timedelta(hours=settings.reminder_hours_before)
+        reminder = "too_late"
+        if remind_at > now:
+            reminder = "queued"
+            await notifications.enqueue(
+                session,
+                kind=KIND_REMINDER,
+                to_email=email,
+                to_name=name,
+                subject=f"Reminder: appointment {when}",
+                body=f"{greeting}\n\nA reminder of your {kind.name} appointment with {clinician_name} "
+                f"on {when}.\n{where}\n",
+                not_before=remind_at,
+                related=ref,
+                patient_id=appointment.patient_id,
+            )
+        return {"notification": "queued", "reminder": reminder}
+    if what == "cancelled":
+        await notifications.enqueue(
+            session,
+            kind=KIND_CANCELLATION,
+            to_email=email,
+            to_name=name,
+            subject=f"Appointment cancelled: {when}",
+            body=f"{greeting}\n\nYour {kind.name} appointment with {clinician_name} on {when} "
+            "has been cancelled.\nTo book another, use the patient portal or call reception.\n",
+            attachments=[
+                notifications.Attachment(
+                    "appointment.ics",
+                    "text/calendar; method=CANCEL; charset=utf-8",
+                    ical.calendar_bytes(
+                        [_event(appointment, kind, clinician_name, cancelled=True)], method="CANCEL"
+                    ),
+                )
+            ],
+            related=ref,
+            patient_id=appointment.patient_id,
+        )
+        return {"notification": "queued"}
+    # An offer from the waitlist.
+    until = _human(appointment.offer_expires_at or appointment.start_at, tz)
+    await notifications.enqueue(
+        session,
+        kind=KIND_OFFER,
+        to_email=email,
+        to_name=name,
+        subject=f"An earlier appointment is free: {when}",
+        body=f"{greeting}\n\nA {kind.name} appointment with {clinician_name} on {when} has become "
+        f"free, and we are holding it for you until {until}.\nAccept or decline it in the patient "
+        "portal, or call reception. If we do not hear from you, it goes to the next person waiting.\n",
+        related=ref,
+        patient_id=appointment.patient_id,
+    )
+    return {"notification": "queued"}
+
+
+async def _notify_clinician(
+    session: AsyncSession, appointment: Appointment, kind: AppointmentType, *, settings: Settings, what: str
+) -> dict[str, Any]:
+    """Tell the clinician a patient booked (or moved) online. No patient name in an e-mail."""
+    clinician = (await staff.staff_summaries(session, [appointment.staff_id])).get(appointment.staff_id)
+    email = clinician.email if clinician else None
+    if not email or not notifications.is_valid_address(email):
+        return {"staff_notice": "skipped", "staff_notice_reason": "clinician has no e-mail address"}
+    when = _human(appointment.start_at, zone(settings))
+    await notifications.enqueue(
+        session,
+        kind=KIND_STAFF_NOTICE,
+        to_email=email,
+        to_name=clinician.display_name if clinician else None,
+        subject=f"Online booking: {kind.name}, {when}",
+        body=f"A patient {what} a {kind.name} appointment with you online for {when}.\n"
+        "Open your calendar in Hospital Hub for the details.\n",
+        related=related(appointment.id),
+        patient_id=appointment.patient_id,
+    )
+    return {"staff_notice": "queued"}
+
+
+# --- booking ----------------------------------------------------------------------------------
+
+
+async def _bookable_patient(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID | None
+) -> tuple[uuid.UUID, dict[str, Any]]:
+    """The patient a booking or waitlist entry is for, checked; with their contact summary."""
+    if patient_id is None:
+        if repo.is_patient(principal) and not repo.is_staff(principal, Access.WRITE):
+            patient_id = principal.patient_id
+        else:
+            raise BadRequest("patient_id is required", code="patient_required")
+    assert patient_id is not None
+    repo.authorize(session, principal, patient_id, Access.WRITE, not_found="patient_not_found")
+    contact = (await patients.contact_summaries(session, [patient_id])).get(patient_id)
+    if contact is None:
+        raise NotFound("Patient not found", code="patient_not_found")
+    if not contact["active"]:
+        raise Conflict("This patient record is not active", code="patient_inactive")
+    return patient_id, contact
+
+
+def booking_patient(principal: Principal, patient_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The patient a booking request is for (a patient may leave it out: their own)."""
+    if patient_id is None and repo.is_patient(principal) and not repo.is_staff(principal, Access.WRITE):
+        return principal.patient_id
+    return patient_id
+
+
+def check_access(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID | None, access: Access
+) -> None:
+    """The access rule for the appointments of ``patient_id``, for callers that must decide before
+    calling a service (idempotent replays); another patient's answers 404 ``patient_not_found``."""
+    repo.authorize(session, principal, patient_id, access, not_found="patient_not_found")
+
+
+async def check_change_access(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> None:
+    """Raise unless ``principal`` may change this appointment (404 for another patient's)."""
+    row = await repo.get_appointment(session, appointment_id)
+    repo.authorize(session, principal, row.patient_id, Access.WRITE, resource_id=appointment_id)
+
+
+def record_replay(session: AsyncSession, action: str, body: Any) -> None:
+    data = body if isinstance(body, dict) else {}
+    patient = data.get("patient") or {}
+    pid = patient.get("id") if isinstance(patient, dict) else None
+    audit.record(
+        session,
+        action=f"appointment.{action}_replayed",
+        resource_type=APPOINTMENT,
+        resource_id=data.get("id"),
+        patient_id=uuid.UUID(pid) if pid else None,
+    )
+
+
+def _online(principal: Principal) -> bool:
+    return repo.is_patient(principal) and not repo.is_staff(principal, Access.WRITE)
+
+
+async def book(
+    session: AsyncSession,
+    principal: Principal,
+    data: s.AppointmentCreate,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or utcnow()
+    patient_id, contact = await _bookable_patient(session, principal, data.patient_id)
+    kind = await _active_type(session, data.type_id)
+    start = data.start.astimezone(UTC)
+    end = await _check_slot(session, kind, data.staff_id, start, settings=settings, now=now)
+    await expire_offers(session, settings, now=now, staff_ids=[data.staff_id], start=start, end=end)
+    await _refuse_overlaps(session, staff_id=data.staff_id, patient_id=patient_id, start=start, end=end)
+    online = _online(principal)
+    appointment = Appointment(
+        id=uuid.uuid4(),
+        type_id=kind.id,
+        staff_id=data.staff_id,
+        patient_id=patient_id,
+        start_at=start,
+        end_at=end,
+        status=BOOKED,
+        mode=kind.mode,
+        reason=data.reason,
+        room_id=secrets.token_urlsafe(ROOM_BYTES) if kind.mode == "video" else None,
+        booked_by=principal.user_id,
+        booked_online=online,
+        sequence=0,
+    )
+    session.add(appointment)
+    await session.flush()
+    await _take_locks(session, appointment)
+    details: dict[str, Any] = {
+        "staff_id": str(appointment.staff_id),
+        "type": kind.code,
+        "start": start.isoformat(),
+        "online": online,
+    }
+    details |= await _notify_patient(
+        session, appointment, kind, settings=settings, now=now, what="booked", contact=contact
+    )
+    if online:
+        details |= await _notify_clinician(session, appointment, kind, settings=settings, what="booked")
+    audit.record(
+        session,
+        action="appointment.book",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=patient_id,
+        details=details,
+    )
+    return appointment
+
+
+async def _for_change(session: AsyncSession, principal: Principal, appointment_id: uuid.UUID) -> Appointment:
+    # Read first without a lock, so another patient's appointment is refused (404) before any
+    # row is locked; then lock the row and work on its latest committed state.
+    peek = await repo.get_appointment(session, appointment_id)
+    repo.authorize(session, principal, peek.patient_id, Access.WRITE, resource_id=appointment_id)
+    return await repo.get_appointment(session, appointment_id, for_update=True)
+
+
+def _invalid(appointment: Appointment, to: str) -> Conflict:
+    return Conflict(
+        f"A {appointment.status.replace('_', ' ')} appointment cannot be {to}",
+        code="invalid_transition",
+        details={"status": appointment.status, "to": to},
+    )
+
+
+def _cutoff_applies(principal: Principal) -> bool:
+    """The facility's cut-off binds patients; staff may override it (with a reason)."""
+    return not repo.is_staff(principal, Access.WRITE)
+
+
+def _check_cutoff(
+    appointment: Appointment, principal: Principal, reason: str | None, *, settings: Settings, now: datetime
+) -> bool:
+    """Refuse a patient's late change; require staff's reason for one. True when overridden."""
+    deadline = appointment.start_at - timedelta(hours=settings.cancellation_cutoff_hours)
+    if now < deadline:
+        return False
+    if _cutoff_applies(principal):
+        raise Conflict(
+            f"Appointments can be changed online until {settings.cancellation_cutoff_hours} hours "
+            "before the start; please call reception",
+            code="cancellation_cutoff",
+            details={"cutoff_hours": settings.cancellation_cutoff_hours, "deadline": deadline.isoformat()},
+        )
+    if not reason:
+        raise BadRequest(
+            f"Within {settings.cancellation_cutoff_hours} hours of the start, give a reason to override "
+            "the cut-off",
+            code="reason_required",
+        )
+    return True
+
+
+async def reschedule(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    data: s.RescheduleRequest,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move a booked appointment (same id, SEQUENCE raised): its locks are swapped for the new
+    time's in one transaction; the old time is offered to the waitlist."""
+    now = now or utcnow()
+    appointment = await _for_change(session, principal, appointment_id)
+    if appointment.status != BOOKED:
+        raise _invalid(appointment, "rescheduled")
+    overridden = _check_cutoff(appointment, principal, data.reason, settings=settings, now=now)
+    kind = await repo.get_type(session, appointment.type_id)
+    staff_id = data.staff_id or appointment.staff_id
+    start = data.start.astimezone(UTC)
+    if start == appointment.start_at and staff_id == appointment.staff_id:
+        return appointment
+    end = await _check_slot(session, kind, staff_id, start, settings=settings, now=now)
+    await expire_offers(session, settings, now=now, staff_ids=[staff_id], start=start, end=end)
+    await _refuse_overlaps(
+        session,
+        staff_id=staff_id,
+        patient_id=appointment.patient_id,
+        start=start,
+        end=end,
+        exclude=appointment.id,
+    )
+    old = (appointment.staff_id, appointment.start_at, appointment.end_at)
+    await repo.release_locks(session, appointment.id)
+    appointment.staff_id = staff_id
+    appointment.start_at = start
+    appointment.end_at = end
+    appointment.sequence += 1
+    if appointment.mode == "video" and appointment.room_id is None:
+        appointment.room_id = secrets.token_urlsafe(ROOM_BYTES)
+    await session.flush()
+    await _take_locks(session, appointment)
+    await notifications.cancel_pending(session, related=related(appointment.id), kinds=[KIND_REMINDER])
+    details: dict[str, Any] = {
+        "from": {"staff_id": str(old[0]), "start": old[1].isoformat()},
+        "to": {"staff_id": str(staff_id), "start": start.isoformat()},
+        "cutoff_overridden": overridden,
+    }
+    if data.reason:
+        details["reason"] = data.reason
+    details |= await _notify_patient(
+        session, appointment, kind, settings=settings, now=now, what="rescheduled"
+    )
+    if _online(principal):
+        details |= await _notify_clinician(session, appointment, kind, settings=settings, what="moved")
+    audit.record(
+        session,
+        action="appointment.reschedule",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+        details=details,
+    )
+    await _offer_freed(session, kind, old[0], old[1], old[2], settings=settings, now=now)
+    return appointment
+
+
+async def _close(
+    session: AsyncSession,
+    appointment: Appointment,
+    *,
+    principal_id: uuid.UUID | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    appointment.status = CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = principal_id
+    appointment.cancel_reason = reason
+    appointment.offer_expires_at = None
+    appointment.sequence += 1
+    await session.flush()
+    await repo.release_locks(session, appointment.id)
+    await notifications.cancel_pending(session, related=related(appointment.id), kinds=[KIND_REMINDER])
+
+
+async def cancel(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    data: s.CancelRequest,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or utcnow()
+    appointment = await _for_change(session, principal, appointment_id)
+    if appointment.status == OFFERED:
+        return await decline(
+            session, principal, appointment_id, s.DeclineRequest(), settings=settings, now=now
+        )
+    if appointment.status != BOOKED:
+        raise _invalid(appointment, "cancelled")
+    overridden = _check_cutoff(appointment, principal, data.reason, settings=settings, now=now)
+    kind = await repo.get_type(session, appointment.type_id)
+    await _close(session, appointment, principal_id=principal.user_id, reason=data.reason, now=now)
+    if appointment.waitlist_entry_id is not None:
+        entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
+        await repo.claim_waitlist_entry(session, entry, WL_BOOKED, WL_CANCELLED)
+    details: dict[str, Any] = {
+        "staff_id": str(appointment.staff_id),
+        "start": appointment.start_at.isoformat(),
+        "cutoff_overridden": overridden,
+        "by_patient": _online(principal),
+    }
+    if data.reason:
+        details["reason"] = data.reason
+    if appointment.start_at > now:
+        details |= await _notify_patient(
+            session, appointment, kind, settings=settings, now=now, what="cancelled"
+        )
+    audit.record(
+        session,
+        action="appointment.cancel",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+        details=details,
+    )
+    await _offer_freed(
+        session,
+        kind,
+        appointment.staff_id,
+        appointment.start_at,
+        appointment.end_at,
+        settings=settings,
+        now=now,
+    )
+    return appointment
+
+
+async def _transition(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    *,
+    allowed_from: Sequence[str],
+    to: str,
+    verb: str,
+    settings: Settings,
+    now: datetime | None,
+) -> Appointment:
+    now = now or utcnow()
+    _require(session, principal, Perm.APPOINTMENTS_WRITE)
+    appointment = await repo.get_appointment(session, appointment_id, for_update=True)
+    if appointment.status not in allowed_from:
+        raise _invalid(appointment, verb)
+    tz = zone(settings)
+    if to == CHECKED_IN and now < _day_start(appointment.start_at.astimezone(tz).date(), tz):
+        raise Conflict("Check-in opens on the day of the appointment", code="too_early")
+    if to == NO_SHOW and now < appointment.start_at:
+        raise Conflict("The appointment has not started yet", code="not_started")
+    appointment.status = to
+    if to == CHECKED_IN:
+        appointment.checked_in_at = now
+    if to == COMPLETED:
+        appointment.completed_at = now
+    await session.flush()
+    if to == NO_SHOW:
+        await notifications.cancel_pending(session, related=related(appointment.id), kinds=[KIND_REMINDER])
+    audit.record(
+        session,
+        action=f"appointment.{to}",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+    )
+    return appointment
+
+
+async def check_in(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    return await _transition(
+        session,
+        principal,
+        appointment_id,
+        allowed_from=[BOOKED],
+        to=CHECKED_IN,
+        verb="checked in",
+        settings=settings,
+        now=now,
+    )
+
+
+async def complete(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    return await _transition(
+        session,
+        principal,
+        appointment_id,
+        allowed_from=[CHECKED_IN],
+        to=COMPLETED,
+        verb="completed",
+        settings=settings,
+        now=now,
+    )
+
+
+async def no_show(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    return await _transition(
+        session,
+        principal,
+        appointment_id,
+        allowed_from=[BOOKED],
+        to=NO_SHOW,
+        verb="marked as a no-show",
+        settings=settings,
+        now=now,
+    )
+
+
+# --- waitlist ---------------------------------------------------------------------------------
+
+
+async def add_to_waitlist(
+    session: AsyncSession,
+    principal: Principal,
+    data: s.WaitlistCreate,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    now = now or utcnow()
+    patient_id, _ = await _bookable_patient(session, principal, data.patient_id)
+    await _active_type(session, data.type_id)
+    today = now.astimezone(zone(settings)).date()
+    if data.latest < today:
+        raise BadRequest("The dates are in the past", code="in_past")
+    if data.staff_id is not None and data.staff_id not in await staff.staff_summaries(
+        session, [data.staff_id]
+    ):
+        raise NotFound("Staff member not found", code="staff_not_found")
+    entry = WaitlistEntry(
+        patient_id=patient_id,
+        type_id=data.type_id,
+        staff_id=data.staff_id,
+        department_id=data.department_id,
+        earliest=max(data.earliest, today),
+        latest=data.latest,
+        status=WAITING,
+        note=data.note,
+        created_by=principal.user_id,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(entry)
+            await session.flush()
+    except IntegrityError as exc:  # the only reference not checked above
+        raise NotFound("Department not found", code="department_not_found") from exc
+    audit.record(
+        session,
+        action="appointment.waitlist_add",
+        resource_type="WaitlistEntry",
+        resource_id=entry.id,
+        patient_id=patient_id,
+        details={"type_id": str(entry.type_id), "earliest": str(entry.earliest), "latest": str(entry.latest)},
+    )
+    return entry
+
+
+async def list_waitlist(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    patient_id: uuid.UUID | None = None,
+    type_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    statuses: Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[WaitlistEntry], int]:
+    if not repo.is_staff(principal, Access.READ):
+        if principal.has(Perm.SELF_SERVICE) and patient_id is None:
+            patient_id = principal.patient_id
+            if patient_id is None:
+                return [], 0
+        repo.authorize(
+            session,
+            principal,
+            patient_id,
+            Access.READ,
+            resource_type="WaitlistEntry",
+            not_found="patient_not_found",
+        )
+    rows, total = await repo.list_waitlist(
+        session,
+        patient_id=patient_id,
+        type_id=type_id,
+        staff_id=staff_id,
+        statuses=statuses,
+        limit=limit,
+        offset=offset,
+    )
+    for pid in dict.fromkeys(r.patient_id for r in rows):
+        audit.record(
+            session, action="appointment.waitlist_list", resource_type="WaitlistEntry", patient_id=pid
+        )
+    return rows, total
+
+
+async def offered_appointments(
+    session: AsyncSession, entry_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The live offer (appointment id) of each of these waitlist entries that has one."""
+    return await repo.offers_for_entries(session, entry_ids)
+
+
+async def remove_from_waitlist(
+    session: AsyncSession,
+    principal: Principal,
+    entry_id: uuid.UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """Leave the waitlist; a live offer of the entry is declined with it."""
+    now = now or utcnow()
+    peek = await repo.get_waitlist_entry(session, entry_id)
+    repo.authorize(
+        session,
+        principal,
+        peek.patient_id,
+        Access.WRITE,
+        resource_type="WaitlistEntry",
+        resource_id=entry_id,
+        not_found="waitlist_entry_not_found",
+    )
+    entry = await repo.get_waitlist_entry(session, entry_id, for_update=True)
+    if entry.status == WL_OFFERED:
+        offers = await repo.offers_for_entries(session, [entry.id])
+        if entry.id in offers:
+            await decline(
+                session, principal, offers[entry.id], s.DeclineRequest(), settings=settings, now=now
+            )
+            entry = await repo.get_waitlist_entry(session, entry_id)
+    if entry.status not in (WAITING, WL_DECLINED):
+        raise Conflict(
+            f"This waitlist entry is {entry.status}",
+            code="invalid_transition",
+            details={"status": entry.status},
+        )
+    entry.status = WL_CANCELLED
+    await session.flush()
+    audit.record(
+        session,
+        action="appointment.waitlist_remove",
+        resource_type="WaitlistEntry",
+        resource_id=entry.id,
+        patient_id=entry.patient_id,
+    )
+    return entry
+
+
+async def accept(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    """Take up a waitlist offer: the held slot becomes the patient's booking."""
+    now = now or utcnow()
+    appointment = await _for_change(session, principal, appointment_id)
+    if appointment.status != OFFERED:
+        raise _invalid(appointment, "accepted")
+    if appointment.offer_expires_at is not None and appointment.offer_expires_at <= now:
+        raise Conflict("This offer has expired", code="offer_expired")
+    kind = await repo.get_type(session, appointment.type_id)
+    appointment.status = BOOKED
+    appointment.offer_expires_at = None
+    appointment.booked_by = principal.user_id
+    appointment.booked_online = _online(principal)
+    if appointment.mode == "video" and appointment.room_id is None:
+        appointment.room_id = secrets.token_urlsafe(ROOM_BYTES)
+    await session.flush()
+    if appointment.waitlist_entry_id is not None:
+        entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
+        await repo.claim_waitlist_entry(session, entry, WL_OFFERED, WL_BOOKED)
+    details: dict[str, Any] = {
+        "staff_id": str(appointment.staff_id),
+        "start": appointment.start_at.isoformat(),
+    }
+    details |= await _notify_patient(session, appointment, kind, settings=settings, now=now, what="booked")
+    if appointment.booked_online:
+        details |= await _notify_clinician(session, appointment, kind, settings=settings, what="booked")
+    audit.record(
+        session,
+        action="appointment.offer_accept",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+        details=details,
+    )
+    return appointment
+
+
+async def decline(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    data: s.DeclineRequest,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    """Turn down a waitlist offer; the slot goes to the next person waiting."""
+    now = now or utcnow()
+    appointment = await _for_change(session, principal, appointment_id)
+    if appointment.status != OFFERED:
+        raise _invalid(appointment, "declined")
+    kind = await repo.get_type(session, appointment.type_id)
+    await _close(session, appointment, principal_id=principal.user_id, reason="offer declined", now=now)
+    skip: list[uuid.UUID] = []
+    if appointment.waitlist_entry_id is not None:
+        skip.append(appointment.waitlist_entry_id)
+        entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
+        await repo.claim_waitlist_entry(
+            session, entry, WL_OFFERED, WAITING if data.keep_waiting else WL_DECLINED
+        )
+    audit.record(
+        session,
+        action="appointment.offer_decline",
+        resource_type=APPOINTMENT,
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+        details={"keep_waiting": data.keep_waiting},
+    )
+    await _offer_freed(
+        session,
+        kind,
+        appointment.staff_id,
+        appointment.start_at,
+        appointment.end_at,
+        settings=settings,
+        now=now,
+        skip=skip,
+    )
+    return appointment
+
+
+async def expire_offers(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    staff_ids: Sequence[uuid.UUID] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    """Release offers past their hold (of these clinicians in [start, end), or all), each to the
+    next person waiting. Returns how many expired."""
+    now = now or utcnow()
+    count = 0
+    for appointment_id in await repo.expired_offers(session, now, staff_ids=staff_ids, start=start, end=end):
+        appointment = await repo.get_appointment(session, appointment_id, for_update=True)
+        if appointment.status != OFFERED or appointment.offer_expires_at is None:
+            continue
+        if appointment.offer_expires_at > now:
+            continue
+        kind = await repo.get_type(session, appointment.type_id)
+        await _close(session, appointment, principal_id=None, reason="offer expired", now=now)
+        skip: list[uuid.UUID] = []
+        if appointment.waitlist_entry_id is not None:
+            skip.append(appointment.waitlist_entry_id)
+            entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
+            await repo.claim_waitlist_entry(session, entry, WL_OFFERED, WL_EXPIRED)
+        audit.record(
+            session,
+            action="appointment.offer_expired",
+            resource_type=APPOINTMENT,
+            resource_id=appointment.id,
+            patient_id=appointment.patient_id,
+        )
+        count += 1
+        await _offer_freed(
+            session,
+            kind,
+            appointment.staff_id,
+            appointment.start_at,
+            appointment.end_at,
+            settings=settings,
+            now=now,
+            skip=skip,
+        )
+    return count
+
+
+async def _offer_freed(
+    session: AsyncSession,
+    freed_kind: AppointmentType,
+    staff_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    settings: Settings,
+    now: datetime,
+    skip: Sequence[uuid.UUID] = (),
+) -> Appointment | None:
+    """Offer the freed time [start, end) with ``staff_id`` to the first matching waiting entry:
+    same clinician or department if the entry names one, the day within its dates, its type's
+    slot starting at ``start`` in the clinician's hours and fitting in the freed time."""
+    if start <= now:
+        return None
+    tz = zone(settings)
+    day = start.astimezone(tz).date()
+    entries = [
+        e
+        for e in await repo.waiting_entries(session, first_day=day, last_day=day, limit=WAITLIST_SCAN)
+        if e.id not in skip and (e.staff_id is None or e.staff_id == staff_id)
+    ]
+    if not entries:
+        return None
+    facts = (await staff.eligibility(session, [staff_id])).get(staff_id)
+    if facts is None or not facts.bookable_on(day):
+        return None
+    if await repo.occupying(session, staff_ids=[staff_id], start=start, end=end):
+        return None  # someone booked it already
+    types = await repo.types_by_id(session, [e.type_id for e in entries])
+    departments: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for entry in entries:
+        kind = types.get(entry.type_id)
+        if kind is None or not kind.active or start + _duration(kind) > end:
+            continue
+        if entry.department_id is not None:
+            if entry.department_id not in departments:
+                departments[entry.department_id] = set(
+                    await staff.department_staff_ids(session, entry.department_id)
+                )
+            if staff_id not in departments[entry.department_id]:
+                continue
+        try:
+            await _check_slot(session, kind, staff_id, start, settings=settings, now=now)
+        except (Conflict, BadRequest, NotFound):
+            continue
+        if await repo.occupying(
+            session, patient_id=entry.patient_id, start=start, end=start + _duration(kind)
+        ):
+            continue
+        offer = await _hold(session, entry, kind, staff_id, start, settings=settings, now=now)
+        if offer is not None:
+            return offer
+    return None
+
+
+async def _hold(
+    session: AsyncSession,
+    entry: WaitlistEntry,
+    kind: AppointmentType,
+    staff_id: uuid.UUID,
+    start: datetime,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> Appointment | None:
+    """Create the offered appointment holding the slot's locks for ``entry``; None if the entry
+    or the time was taken meanwhile (everything of the attempt is rolled back then)."""
+    expires = min(now + timedelta(minutes=settings.waitlist_offer_minutes), start)
+    offer = Appointment(
+        id=uuid.uuid4(),
+        type_id=kind.id,
+        staff_id=staff_id,
+        patient_id=entry.patient_id,
+        start_at=start,
+        end_at=start + _duration(kind),
+        status=OFFERED,
+        mode=kind.mode,
+        offer_expires_at=expires,
+        waitlist_entry_id=entry.id,
+        sequence=0,
+    )
+    try:
+        async with session.begin_nested():
+            if not await repo.claim_waitlist_entry(session, entry, WAITING, WL_OFFERED):
+                return None
+            session.add(offer)
+            await session.flush()
+            await _take_locks(session, offer)
+    except Conflict:
+        await session.refresh(entry)
+        return None
+    details = await _notify_patient(session, offer, kind, settings=settings, now=now, what="offered")
+    audit.record(
+        session,
+        action="appointment.offer",
+        resource_type=APPOINTMENT,
+        resource_id=offer.id,
+        patient_id=offer.patient_id,
+        details={
+            "waitlist_entry_id": str(entry.id),
+            "staff_id": str(staff_id),
+            "start": start.isoformat(),
+            "expires": expires.isoformat(),
+            **details,
+        },
+    )
+    return offer
+
+
+# --- the clinician's calendar feed -------------------------------------------------------------
+
+
+async def calendar_events(
+    session: AsyncSession, staff_id: uuid.UUID, start: datetime, end: datetime
+) -> list[ical.CalendarEvent]:
+    """The clinician's appointments for their iCalendar feed: no patient name or id in it."""
+    rows = await repo.occupying(session, staff_ids=[staff_id], start=start, end=end)
+    types = await repo.types_by_id(session, [r.type_id for r in rows])
+    return [
+        ical.CalendarEvent(
+            uid=f"appointment-{r.id}",
+            start=r.start_at,
+            end=r.end_at,
+            summary="Video consultation" if r.mode == "video" else "Appointment",
+            description=types[r.type_id].name if r.type_id in types else None,
+            status="TENTATIVE" if r.status == OFFERED else "CONFIRMED",
+            sequence=r.sequence,
+            updated=r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+# Bookings appear in each clinician's personal calendar feed (app/staff/feeds.py).
+staff.register_calendar_source(calendar_events)
+
+
+# --- for the FHIR facade: Schedule and Slot (app/fhir/scheduling.py) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSchedule:
+    """A bookable clinician's schedule: the active appointment types their weekly hours offer
+    and the facility-local dates those hours cover, from today on."""
+
+    staff_id: uuid.UUID
+    display_name: str
+    active: bool  # an active clinical staff member (a licence is checked per day, by the slots)
+    types: tuple[AppointmentType, ...]
+    first_day: date
+    last_day: date | None  # None: open-ended
+
+
+async def schedules(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    staff_ids: Sequence[uuid.UUID] | None = None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[ClinicianSchedule]:
+    """One per clinician with weekly hours valid today or later, ordered by staff id (of these
+    clinicians, or all). The slot search's permission: appointments:read, or a portal patient."""
+    _require(session, principal, Perm.APPOINTMENTS_READ, Perm.SELF_SERVICE)
+    today = (now or utcnow()).astimezone(zone(settings)).date()
+    rows = await repo.list_hours(session, staff_ids=staff_ids, first_day=today)
+    if not rows:
+        return []
+    facts = await staff.eligibility(session, list({r.staff_id for r in rows}))
+    kinds = await repo.list_types(session, active=True, mode=None, department_id=None)
+    members: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for department_id in {k.department_id for k in kinds if k.department_id is not None}:
+        members[department_id] = set(await staff.department_staff_ids(session, department_id))
+    by_staff: dict[uuid.UUID, list[ClinicHours]] = {}
+    for row in rows:
+        if row.staff_id in facts:
+            by_staff.setdefault(row.staff_id, []).append(row)
+    out = []
+    for staff_id in sorted(by_staff, key=str):
+        hours = by_staff[staff_id]
+        listed = {t for h in hours for t in h.type_ids}
+        every = any(not h.type_ids for h in hours)  # "every type" hours: as in _weekly_hours
+        offered = tuple(
+            k
+            for k in kinds
+            if k.id in listed or (every and (k.department_id is None or staff_id in members[k.department_id]))
+        )
+        ends = [h.valid_to for h in hours]
+        fact = facts[staff_id]
+        out.append(
+            ClinicianSchedule(
+                staff_id=staff_id,
+                display_name=fact.display_name,
+                active=fact.active and fact.clinical,
+                types=offered,
+                first_day=max(today, min(h.valid_from for h in hours)),
+                last_day=None if any(e is None for e in ends) else max(e for e in ends if e is not None),
+            )
+        )
+    return out
+
+
+async def slot_status(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    type_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    start: datetime,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[AppointmentType, str] | None:
+    """The state of one computed slot (the FHIR Slot read). None when the clinician's weekly
+    hours do not offer ``type_id`` at ``start`` (no such slot); else the type and one of "free"
+    (what the slot search would offer), "busy" (an appointment holds the time),
+    "busy-tentative" (held for a waitlist offer) or "busy-unavailable" (past, leave, the type
+    retired, or the clinician not bookable that day)."""
+    _require(session, principal, Perm.APPOINTMENTS_READ, Perm.SELF_SERVICE)
+    now = now or utcnow()
+    kind = (await repo.types_by_id(session, [type_id])).get(type_id)
+    facts = (await staff.eligibility(session, [staff_id])).get(staff_id)
+    if kind is None or facts is None:
+        return None
+    tz = zone(settings)
+    start = start.astimezone(UTC)
+    end = start + _duration(kind)
+    day = start.astimezone(tz).date()
+    hours = await _weekly_hours(session, kind, [staff_id], day, day)
+    offered = {x.start for x in sl.candidate_slots(hours, [day], _duration(kind), tz)}
+    if not sl.aligned(start) or start not in offered:
+        return None
+    if start > now:
+        await expire_offers(session, settings, now=now, staff_ids=[staff_id], start=start, end=end)
+    held = await repo.occupying(session, staff_ids=[staff_id], start=start, end=end)
+    if held:
+        return kind, "busy-tentative" if all(a.status == OFFERED for a in held) else "busy"
+    if start < now or not kind.active or not facts.bookable_on(day):
+        return kind, "busy-unavailable"
+    if (await staff.unavailable_intervals(session, [staff_id], start, end)).get(staff_id):
+        return kind, "busy-unavailable"
+    return kind, "free"

@@ -1,0 +1,1 @@
+"""Outgoing notifications through a transactional outbox (see service.py)."""
