@@ -20,6 +20,11 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def downgrade(database_url: str, revision: str) -> None:
+    """Blocking: call from a thread when an event loop is running."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
 def check(database_url: str) -> None:
     """Raise if the models and the migrated database differ (alembic check)."""
     command.check(alembic_config(database_url))

@@ -127,7 +127,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_patient_name_token_pairs_anchor", table_name="patient_name_token_pairs")
     op.drop_table("patient_name_token_pairs")
     with op.batch_alter_table("patient_name_tokens", schema=None) as batch_op:
         batch_op.drop_column("in_given")

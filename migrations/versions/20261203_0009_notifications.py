@@ -86,12 +86,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notification_attachments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_notification_attachments_notification_id"))
+    # Dropping a table drops its indexes (MariaDB refuses to drop an index a foreign key needs).
     op.drop_table("notification_attachments")
-    with op.batch_alter_table("notification_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_notification_messages_status_created")
-        batch_op.drop_index("ix_notification_messages_related")
-        batch_op.drop_index(batch_op.f("ix_notification_messages_patient_id"))
-        batch_op.drop_index("ix_notification_messages_due")
     op.drop_table("notification_messages")

@@ -125,22 +125,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_appointment_locks_appointment_id", table_name="appointment_locks")
+    # Dropping a table drops its indexes; dropping an index a foreign key still uses first is
+    # refused by MariaDB, so the tables go in reverse dependency order and nothing else.
     op.drop_table("appointment_locks")
-    op.drop_index(op.f("ix_appointments_waitlist_entry_id"), table_name="appointments")
-    op.drop_index(op.f("ix_appointments_type_id"), table_name="appointments")
-    op.drop_index("ix_appointments_start_at", table_name="appointments")
-    op.drop_index("ix_appointments_staff_id_start_at", table_name="appointments")
-    op.drop_index("ix_appointments_patient_id_start_at", table_name="appointments")
-    op.drop_index("ix_appointments_offers", table_name="appointments")
     op.drop_table("appointments")
-    op.drop_index(op.f("ix_appointment_waitlist_type_id"), table_name="appointment_waitlist")
-    op.drop_index(op.f("ix_appointment_waitlist_staff_id"), table_name="appointment_waitlist")
-    op.drop_index("ix_appointment_waitlist_queue", table_name="appointment_waitlist")
-    op.drop_index("ix_appointment_waitlist_patient_id", table_name="appointment_waitlist")
-    op.drop_index(op.f("ix_appointment_waitlist_department_id"), table_name="appointment_waitlist")
     op.drop_table("appointment_waitlist")
-    op.drop_index("ix_appointment_hours_staff_id", table_name="appointment_hours")
     op.drop_table("appointment_hours")
-    op.drop_index(op.f("ix_appointment_types_department_id"), table_name="appointment_types")
     op.drop_table("appointment_types")
