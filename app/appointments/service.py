@@ -76,6 +76,7 @@ KIND_CONFIRMATION = "appointment.confirmation"
 KIND_REMINDER = "appointment.reminder"
 KIND_CANCELLATION = "appointment.cancellation"
 KIND_STAFF_NOTICE = "appointment.staff_notice"
+KIND_STAFF_CANCELLATION = "appointment.staff_cancellation"
 KIND_OFFER = "appointment.waitlist_offer"
 
 # MariaDB/MySQL errors that mean "another transaction wanted the same rows": deadlock, lock wait
@@ -826,27 +827,112 @@ async def _notify_patient(
     return {"notification": "queued"}
 
 
+def _staff_event(
+    appointment: Appointment,
+    kind: AppointmentType,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    cancelled: bool = False,
+) -> ical.CalendarEvent:
+    """The clinician's copy of the appointment: the patient's UID (so it merges with the
+    clinician's feed and follows every change), the type only, never the patient."""
+    return ical.CalendarEvent(
+        uid=f"appointment-{appointment.id}",
+        start=start or appointment.start_at,
+        end=end or appointment.end_at,
+        summary=f"Patient visit: {kind.name}",
+        description="Open your calendar in Hospital Hub for the details.",
+        location="Video consultation" if appointment.mode == "video" else None,
+        status="CANCELLED" if cancelled else "CONFIRMED",
+        sequence=appointment.sequence,
+        updated=utcnow(),
+    )
+
+
+async def _clinician_address(session: AsyncSession, staff_id: uuid.UUID) -> tuple[str | None, str | None]:
+    clinician = (await staff.staff_summaries(session, [staff_id])).get(staff_id)
+    if clinician is None or not clinician.email or not notifications.is_valid_address(clinician.email):
+        return None, None
+    return clinician.email, clinician.display_name
+
+
 async def _notify_clinician(
     session: AsyncSession, appointment: Appointment, kind: AppointmentType, *, settings: Settings, what: str
 ) -> dict[str, Any]:
-    """Tell the clinician a patient booked (or moved) online. No patient name in an e-mail."""
-    clinician = (await staff.staff_summaries(session, [appointment.staff_id])).get(appointment.staff_id)
-    email = clinician.email if clinician else None
-    if not email or not notifications.is_valid_address(email):
+    """Tell the clinician a patient booked (or moved) online, with an iTIP REQUEST .ics. No
+    patient name in an e-mail."""
+    email, name = await _clinician_address(session, appointment.staff_id)
+    if email is None:
         return {"staff_notice": "skipped", "staff_notice_reason": "clinician has no e-mail address"}
     when = _human(appointment.start_at, zone(settings))
     await notifications.enqueue(
         session,
         kind=KIND_STAFF_NOTICE,
         to_email=email,
-        to_name=clinician.display_name if clinician else None,
-        subject=f"Online booking: {kind.name}, {when}",
+        to_name=name,
+        subject=f"Online booking{' moved' if what == 'moved' else ''}: {kind.name}, {when}",
         body=f"A patient {what} a {kind.name} appointment with you online for {when}.\n"
         "Open your calendar in Hospital Hub for the details.\n",
+        attachments=[
+            notifications.Attachment(
+                "appointment.ics",
+                "text/calendar; method=REQUEST; charset=utf-8",
+                ical.calendar_bytes([_staff_event(appointment, kind)], method="REQUEST"),
+            )
+        ],
         related=related(appointment.id),
         patient_id=appointment.patient_id,
     )
     return {"staff_notice": "queued"}
+
+
+async def _withdraw_from_clinician(
+    session: AsyncSession,
+    appointment: Appointment,
+    kind: AppointmentType,
+    *,
+    staff_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    settings: Settings,
+    what: str,
+) -> dict[str, Any]:
+    """Send the clinician ``staff_id`` an iTIP CANCEL for [start, end) after a patient cancelled
+    online (``what`` "cancelled") or moved the appointment to another clinician ("moved"), when
+    a staff notice of this appointment went to them (its invitation is in their calendar)."""
+    email, name = await _clinician_address(session, staff_id)
+    notified = await notifications.recipients(
+        session, related=related(appointment.id), kinds=[KIND_STAFF_NOTICE]
+    )
+    if email is None or notifications.normalize_address(email) not in notified:
+        return {"staff_cancellation": "skipped"}
+    when = _human(start, zone(settings))
+    await notifications.enqueue(
+        session,
+        kind=KIND_STAFF_CANCELLATION,
+        to_email=email,
+        to_name=name,
+        subject=f"Online booking cancelled: {kind.name}, {when}",
+        body=(
+            f"A patient moved their {kind.name} appointment with you on {when} to another clinician online.\n"
+            if what == "moved"
+            else f"A patient cancelled their {kind.name} appointment with you on {when} online.\n"
+        )
+        + "The time is no longer booked with you.\n",
+        attachments=[
+            notifications.Attachment(
+                "appointment.ics",
+                "text/calendar; method=CANCEL; charset=utf-8",
+                ical.calendar_bytes(
+                    [_staff_event(appointment, kind, start=start, end=end, cancelled=True)], method="CANCEL"
+                ),
+            )
+        ],
+        related=related(appointment.id),
+        patient_id=appointment.patient_id,
+    )
+    return {"staff_cancellation": "queued"}
 
 
 # --- booking ----------------------------------------------------------------------------------
@@ -1062,6 +1148,17 @@ async def reschedule(
         session, appointment, kind, settings=settings, now=now, what="rescheduled"
     )
     if _online(principal):
+        if staff_id != old[0]:
+            details |= await _withdraw_from_clinician(
+                session,
+                appointment,
+                kind,
+                staff_id=old[0],
+                start=old[1],
+                end=old[2],
+                settings=settings,
+                what="moved",
+            )
         details |= await _notify_clinician(session, appointment, kind, settings=settings, what="moved")
     audit.record(
         session,
@@ -1129,6 +1226,17 @@ async def cancel(
         details |= await _notify_patient(
             session, appointment, kind, settings=settings, now=now, what="cancelled"
         )
+        if _online(principal):
+            details |= await _withdraw_from_clinician(
+                session,
+                appointment,
+                kind,
+                staff_id=appointment.staff_id,
+                start=appointment.start_at,
+                end=appointment.end_at,
+                settings=settings,
+                what="cancelled",
+            )
     audit.record(
         session,
         action="appointment.cancel",
@@ -1769,3 +1877,32 @@ async def slot_status(
     if (await staff.unavailable_intervals(session, [staff_id], start, end)).get(staff_id):
         return kind, "busy-unavailable"
     return kind, "free"
+
+
+# --- for the staff module: bookings a leave or licence change would strand ----------------------
+
+
+async def staff_bookings(
+    session: AsyncSession, staff_id: uuid.UUID, start: datetime, end: datetime
+) -> list[staff.BookedAppointment]:
+    """The clinician's appointments still to be seen (offered, booked, checked in) overlapping
+    [start, end), for the staff module's leave and licence checks; no patient data."""
+    rows = await repo.occupying(session, staff_ids=[staff_id], start=start, end=end)
+    rows = [r for r in rows if r.status in (OFFERED, BOOKED, CHECKED_IN)]
+    types = await repo.types_by_id(session, [r.type_id for r in rows])
+    return [
+        staff.BookedAppointment(
+            id=r.id,
+            start=r.start_at,
+            end=r.end_at,
+            type_name=types[r.type_id].name if r.type_id in types else None,
+            mode=r.mode,
+            status=r.status,
+        )
+        for r in rows
+    ]
+
+
+# Recording leave or shortening a licence over these asks for an acknowledgement first
+# (registered here rather than beside calendar_events above: the name must exist first).
+staff.register_appointment_source(staff_bookings)

@@ -164,3 +164,13 @@ async def cancel_pending(
 async def id_by_dedupe_key(session: AsyncSession, dedupe_key: str) -> uuid.UUID | None:
     found: uuid.UUID | None = await session.scalar(select(M.id).where(M.dedupe_key == dedupe_key))
     return found
+
+
+async def recipients(session: AsyncSession, *, related: str, kinds: list[str]) -> list[str]:
+    rows = await session.scalars(
+        select(M.to_email)
+        .where(M.related == related, M.kind.in_(kinds), M.status != "cancelled")
+        .distinct()
+        .order_by(M.to_email)
+    )
+    return list(rows)

@@ -13,6 +13,8 @@ Contract for other modules (kept stable):
   (async: it may flush to honour ``dedupe_key``; returns the new message's id, or ``None``
   when a live message with that ``dedupe_key`` already exists and was kept instead)
 - ``await cancel_pending(session, *, related, kinds=None) -> int``
+- ``await recipients(session, *, related, kinds) -> set[str]``: who was sent (or is about to be
+  sent) messages of these kinds about ``related``
 - ``is_valid_address(value) -> bool``: check an address before enqueueing (``enqueue`` raises
   ``InvalidNotification``, a 400 with code ``invalid_notification``, for one that is not).
 """
@@ -201,6 +203,17 @@ async def cancel_pending(session: AsyncSession, *, related: str, kinds: Sequence
             if isinstance(obj, NotificationMessage) and obj.related == related:
                 session.expire(obj)
     return count
+
+
+async def recipients(session: AsyncSession, *, related: str, kinds: Sequence[str]) -> set[str]:
+    """The addresses of the messages of these ``kinds`` about ``related`` that were not
+    cancelled: sent, failed (an administrator may retry them) or still to be sent. Lets a module
+    follow an earlier message up (a calendar invitation with its cancellation) only where the
+    first one went."""
+    if not kinds:
+        return set()
+    await session.flush()  # messages of this session count too
+    return set(await repository.recipients(session, related=related, kinds=list(kinds)))
 
 
 # --- waking the worker after a commit that enqueued --------------------------------------

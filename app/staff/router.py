@@ -226,7 +226,10 @@ async def list_leave(
 
 
 @router.post(
-    "/leave", response_model=s.LeaveResult, status_code=201, summary="Record leave or unavailability"
+    "/leave",
+    response_model=s.LeaveResult,
+    status_code=201,
+    summary="Record leave or unavailability (409 appointments_during_leave unless acknowledged)",
 )
 async def create_leave(
     body: s.LeaveCreate, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
@@ -335,7 +338,9 @@ async def add_licence(
 
 
 @router.patch(
-    "/{staff_id}/licences/{licence_id}", response_model=s.QualificationRead, summary="Change a licence"
+    "/{staff_id}/licences/{licence_id}",
+    response_model=s.QualificationChanged,
+    summary="Change a licence (409 appointments_without_licence when it strands booked appointments)",
 )
 async def update_licence(
     staff_id: uuid.UUID,
@@ -343,17 +348,40 @@ async def update_licence(
     body: s.QualificationUpdate,
     principal: PrincipalDep,
     session: SessionDep,
-) -> s.QualificationRead:
-    return s.QualificationRead.model_validate(
-        await service.update_qualification(session, principal, staff_id, licence_id, body)
+    settings: SettingsDep,
+) -> s.QualificationChanged:
+    return await service.update_qualification(
+        session, principal, staff_id, licence_id, body, tz=settings.facility_timezone
     )
 
 
-@router.delete("/{staff_id}/licences/{licence_id}", status_code=204, summary="Delete a licence")
+@router.delete(
+    "/{staff_id}/licences/{licence_id}",
+    status_code=204,
+    summary="Delete a licence (409 appointments_without_licence when it strands booked appointments)",
+)
 async def delete_licence(
-    staff_id: uuid.UUID, licence_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+    staff_id: uuid.UUID,
+    licence_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    acknowledge_appointments: Annotated[
+        bool,
+        Query(
+            description="Delete even though booked appointments fall on days left without a valid "
+            "licence (the 409 listed them)"
+        ),
+    ] = False,
 ) -> Response:
-    await service.delete_qualification(session, principal, staff_id, licence_id)
+    await service.delete_qualification(
+        session,
+        principal,
+        staff_id,
+        licence_id,
+        acknowledge_appointments=acknowledge_appointments,
+        tz=settings.facility_timezone,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

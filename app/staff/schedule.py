@@ -30,6 +30,7 @@ from app.errors import BadRequest, Conflict, NotFound
 from app.staff import repository as repo
 from app.staff import rules
 from app.staff import schemas as s
+from app.staff import service as staff_service
 from app.staff.models import Department, Leave, Shift, ShiftDefinition, StaffMember
 from app.staff.service import require
 
@@ -37,6 +38,9 @@ SHIFT = "Shift"
 LEAVE = "Leave"
 DEFINITION = "ShiftDefinition"
 MAX_RANGE_DAYS = 62
+# A refused week lists the problems of its first items only (each violation lists at most
+# rules.MAX_LISTED clashes): a bad request for 500 shifts gets a short answer, not megabytes.
+MAX_REPORTED_ITEMS = 100
 _MIN_YEAR, _MAX_YEAR = 1990, 2200
 
 
@@ -113,8 +117,8 @@ def shift_read(row: Shift, names: _Names, tz: ZoneInfo) -> s.ShiftRead:
         date=row.local_date,
         starts_at=row.starts_at,
         ends_at=row.ends_at,
-        local_start=row.starts_at.astimezone(tz),
-        local_end=row.ends_at.astimezone(tz),
+        local_start=row.starts_at.astimezone(tz).isoformat(),
+        local_end=row.ends_at.astimezone(tz).isoformat(),
         minutes=int((row.ends_at - row.starts_at).total_seconds() // 60),
         clinical=row.clinical,
         note=row.note,
@@ -257,11 +261,17 @@ def _resolve_times(
     end: time | None,
     tz: ZoneInfo,
 ) -> tuple[datetime, datetime]:
+    """The UTC bounds of a shift; a wall-clock time inside the spring-forward gap is refused
+    (``nonexistent_local_time``), an ambiguous one is its first occurrence."""
     _check_day(day)
     if definition is not None:
-        return rules.shift_bounds(day, definition.start_time, definition.end_time, tz)
+        try:
+            return rules.shift_bounds(day, definition.start_time, definition.end_time, tz, strict=True)
+        except rules.NonexistentLocalTime as exc:
+            exc.message = f"Shift definition {definition.name!r}: {exc.message}; give explicit times"
+            raise
     assert start is not None and end is not None  # the schema asks for a definition or both times
-    return rules.shift_bounds(day, start, end, tz)
+    return rules.shift_bounds(day, start, end, tz, strict=True)
 
 
 async def _evaluate(
@@ -285,6 +295,8 @@ async def _evaluate(
     away = await repo.leave_between(session, staff_ids, lo, hi, for_share=True)
     periods = await repo.licence_periods(session, staff_ids, for_share=True)
     names = await repo.definitions_by_id(session, [x.definition_id for x in stored])
+    # One timeline per person of their stored shifts and all the candidates, sorted once: each
+    # candidate is then checked with binary searches, O(n log n) for a week of n shifts.
     shifts_by: dict[uuid.UUID, list[rules.Interval]] = {sid: [] for sid in staff_ids}
     for row in stored:
         if row.id in exclude:
@@ -293,11 +305,15 @@ async def _evaluate(
         shifts_by[row.staff_id].append(
             rules.Interval(row.id, row.staff_id, row.starts_at, row.ends_at, label=label)
         )
+    for c in candidates:
+        shifts_by[c.staff_id].append(c.interval())
     leave_by: dict[uuid.UUID, list[rules.Interval]] = {sid: [] for sid in staff_ids}
     for lv in away:
         leave_by[lv.staff_id].append(
             rules.Interval(lv.id, lv.staff_id, lv.starts_at, lv.ends_at, kind=lv.kind)
         )
+    shift_lines = {sid: rules.Timeline(items) for sid, items in shifts_by.items()}
+    leave_lines = {sid: rules.Timeline(items) for sid, items in leave_by.items()}
     out: dict[int, list[rules.Violation]] = {}
     for c in candidates:
         person = staff[c.staff_id]
@@ -308,15 +324,12 @@ async def _evaluate(
             clinical=person.clinical,
             licence_periods=tuple(periods.get(person.id, [])),
         )
-        others = shifts_by[c.staff_id] + [
-            o.interval() for o in candidates if o.staff_id == c.staff_id and o.index != c.index
-        ]
         found = rules.check_shift(
             c.interval(),
             clinical_shift=c.clinical,
             person=facts,
-            others=others,
-            leave=leave_by[c.staff_id],
+            others=shift_lines[c.staff_id],
+            leave=leave_lines[c.staff_id],
             min_rest=rest,
             tz=tz,
         )
@@ -592,7 +605,11 @@ async def save_week(
             if found or person is None:
                 problems[i] = found
                 continue
-            start, end = _resolve_times(item.date, definition, item.start_time, item.end_time, tz)
+            try:
+                start, end = _resolve_times(item.date, definition, item.start_time, item.end_time, tz)
+            except rules.NonexistentLocalTime as exc:
+                problems[i] = [rules.Violation(exc.code, exc.message, extra=exc.details)]
+                continue
             candidates.append(
                 _Candidate(
                     index=i,
@@ -612,6 +629,7 @@ async def save_week(
         ).items():
             problems.setdefault(i, []).extend(found)
         if problems:
+            reported = sorted(problems)[:MAX_REPORTED_ITEMS]
             raise Conflict(
                 f"{len(problems)} of {len(data.shifts)} shifts break the rota rules; nothing was saved",
                 code="rota_violations",
@@ -623,8 +641,10 @@ async def save_week(
                             "date": data.shifts[i].date.isoformat(),
                             "violations": [v.as_dict() for v in problems[i]],
                         }
-                        for i in sorted(problems)
-                    ]
+                        for i in reported
+                    ],
+                    "total": len(problems),
+                    "truncated": len(problems) > len(reported),
                 },
             )
         for r in replaced:
@@ -810,9 +830,10 @@ async def list_leave(
     return [leave_read(x, names, tz) for x in away]
 
 
-async def _clear_for_leave(
+async def _shifts_in_leave(
     session: AsyncSession, staff_id: uuid.UUID, start: datetime, end: datetime, cancel: bool, name: str
 ) -> list[Shift]:
+    """The person's shifts during the leave; 409 ``shift_during_leave`` unless they may go."""
     clashing = await repo.shifts_between(session, start, end, staff_ids=[staff_id], for_share=True)
     if clashing and not cancel:
         raise Conflict(
@@ -831,10 +852,60 @@ async def _clear_for_leave(
                 ]
             },
         )
-    for x in clashing:
+    return clashing
+
+
+async def _cancel_shifts(session: AsyncSession, shifts: Sequence[Shift]) -> None:
+    for x in shifts:
         _audit_shift(session, "shift.delete", x, reason="leave")
         await session.delete(x)
-    return clashing
+
+
+_IN_LEAVE = "These booked appointments fall during the leave: reschedule them"
+
+
+async def _appointments_in_leave(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    window: tuple[datetime, datetime],
+    covered: tuple[datetime, datetime] | None,
+    acknowledged: bool,
+    name: str,
+    tz: ZoneInfo,
+) -> list[staff_service.BookedAppointment]:
+    """Booked appointments the leave newly covers (``covered``: what this leave already covered
+    before a change); 409 ``appointments_during_leave`` listing them unless acknowledged."""
+    found = [
+        a
+        for a in await staff_service.booked_appointments(session, staff_id, *window)
+        if covered is None or not rules.overlaps(a.start, a.end, *covered)
+    ]
+    if found and not acknowledged:
+        raise staff_service.appointments_conflict(
+            "appointments_during_leave",
+            f"{name} has {len(found)} booked appointment(s) during this leave; reschedule them first, "
+            "or repeat with acknowledge_appointments to record the leave anyway",
+            staff_id,
+            found,
+            tz,
+        )
+    return found
+
+
+def _leave_warnings(
+    found: Sequence[staff_service.BookedAppointment], tz: ZoneInfo
+) -> list[s.AppointmentsWarning]:
+    return (
+        [staff_service.appointments_warning("appointments_during_leave", _IN_LEAVE, found, tz)]
+        if found
+        else []
+    )
+
+
+def _acknowledged(found: Sequence[staff_service.BookedAppointment]) -> dict[str, object]:
+    if not found:
+        return {}
+    return {"acknowledged_appointments": [str(a.id) for a in found[: staff_service.MAX_LISTED_APPOINTMENTS]]}
 
 
 async def create_leave(
@@ -850,9 +921,13 @@ async def create_leave(
         person = locked.get(data.staff_id)
         if person is None:
             raise NotFound("Staff member not found", code="staff_not_found")
-        cancelled = await _clear_for_leave(
+        cancelled = await _shifts_in_leave(
             session, data.staff_id, start, end, data.cancel_shifts, person.display_name
         )
+        affected = await _appointments_in_leave(
+            session, data.staff_id, (start, end), None, data.acknowledge_appointments, person.display_name, tz
+        )
+        await _cancel_shifts(session, cancelled)
         row = Leave(
             staff_id=data.staff_id,
             kind=data.kind,
@@ -868,10 +943,19 @@ async def create_leave(
         action="leave.create",
         resource_type=LEAVE,
         resource_id=row.id,
-        details={"staff_id": str(row.staff_id), "kind": row.kind, "cancelled_shifts": len(cancelled)},
+        details={
+            "staff_id": str(row.staff_id),
+            "kind": row.kind,
+            "cancelled_shifts": len(cancelled),
+            **_acknowledged(affected),
+        },
     )
     names = await lookup_names(session, [], [row])
-    return s.LeaveResult(leave=leave_read(row, names, tz), cancelled_shifts=[x.id for x in cancelled])
+    return s.LeaveResult(
+        leave=leave_read(row, names, tz),
+        cancelled_shifts=[x.id for x in cancelled],
+        warnings=_leave_warnings(affected, tz),
+    )
 
 
 async def update_leave(
@@ -886,11 +970,23 @@ async def update_leave(
         row = await repo.get_leave(session, leave_id, for_update=True)  # as it is now, after the wait
         times = _leave_times(data, tz)
         cancelled: list[Shift] = []
+        affected: list[staff_service.BookedAppointment] = []
         if times is not None:
-            row.starts_at, row.ends_at, row.all_day = times
-            cancelled = await _clear_for_leave(
-                session, row.staff_id, row.starts_at, row.ends_at, data.cancel_shifts, person.display_name
+            start, end, all_day = times
+            cancelled = await _shifts_in_leave(
+                session, row.staff_id, start, end, data.cancel_shifts, person.display_name
             )
+            affected = await _appointments_in_leave(
+                session,
+                row.staff_id,
+                (start, end),
+                (row.starts_at, row.ends_at),
+                data.acknowledge_appointments,
+                person.display_name,
+                tz,
+            )
+            await _cancel_shifts(session, cancelled)
+            row.starts_at, row.ends_at, row.all_day = start, end, all_day
         if data.kind is not None:
             row.kind = data.kind
         if "note" in data.model_fields_set:
@@ -901,10 +997,18 @@ async def update_leave(
         action="leave.update",
         resource_type=LEAVE,
         resource_id=row.id,
-        details={"staff_id": str(row.staff_id), "fields": sorted(data.model_fields_set)},
+        details={
+            "staff_id": str(row.staff_id),
+            "fields": sorted(data.model_fields_set - {"acknowledge_appointments"}),
+            **_acknowledged(affected),
+        },
     )
     names = await lookup_names(session, [], [row])
-    return s.LeaveResult(leave=leave_read(row, names, tz), cancelled_shifts=[x.id for x in cancelled])
+    return s.LeaveResult(
+        leave=leave_read(row, names, tz),
+        cancelled_shifts=[x.id for x in cancelled],
+        warnings=_leave_warnings(affected, tz),
+    )
 
 
 async def delete_leave(session: AsyncSession, principal: Principal, leave_id: uuid.UUID) -> None:

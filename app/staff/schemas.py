@@ -210,6 +210,13 @@ class PositionRead(_Out):
     current: bool = False
 
 
+_ACK_LICENCE = (
+    "A change that leaves booked appointments of the person on days without a valid licence is "
+    "refused (409 appointments_without_licence, listing them) unless this is true: then it is "
+    "saved and the answer lists them under warnings, to be rescheduled."
+)
+
+
 class QualificationUpdate(_In):
     kind: QualificationKind | None = None
     code: Coding | None = None
@@ -217,6 +224,7 @@ class QualificationUpdate(_In):
     issuer: Str200 | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    acknowledge_appointments: bool = Field(default=False, description=_ACK_LICENCE)
 
 
 class LicenceCreate(Qualification):
@@ -287,10 +295,21 @@ class ShiftDefinitionRead(_Out):
     nominal_minutes: int  # on a day without a clock change
 
 
+_WALL_CLOCK = (
+    "Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last "
+    "Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the "
+    "autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first "
+    "occurrence, on summer time."
+)
+
+
 class _ShiftTimes(_In):
     definition_id: uuid.UUID | None = None
-    start_time: time | None = None  # explicit facility-local times instead of a definition
-    end_time: time | None = None
+    # Explicit facility-local times instead of a definition.
+    start_time: time | None = Field(default=None, description=_WALL_CLOCK)
+    end_time: time | None = Field(
+        default=None, description=_WALL_CLOCK + " At or before start_time: the next day."
+    )
     clinical: bool | None = None  # default: the definition's flag, else the person's
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
@@ -334,10 +353,15 @@ class ShiftUpdate(_ShiftTimes):
     date: Day | None = None
 
 
+MAX_WEEK_SHIFTS = 500
+
+
 class RotaWeek(_In):
     department_id: uuid.UUID
     week_start: date  # a Monday
-    shifts: Annotated[list[RotaShift], Field(max_length=2000)]
+    # A week of a big department is a few hundred shifts; the rules are checked in O(n log n)
+    # but every shift is written and audited, so a request stays bounded.
+    shifts: Annotated[list[RotaShift], Field(max_length=MAX_WEEK_SHIFTS)]
     # Replace the department's shifts that start in this week (a whole week saved at once).
     replace: bool = False
 
@@ -353,8 +377,10 @@ class ShiftRead(BaseModel):
     date: Day
     starts_at: UtcDatetime
     ends_at: UtcDatetime
-    local_start: datetime  # the same instants in the facility's zone, with their offset
-    local_end: datetime
+    local_start: str = Field(
+        description="The start on the facility's clock, ISO 8601 with its offset (e.g. +00:00, +01:00)"
+    )
+    local_end: str = Field(description="The end on the facility's clock, ISO 8601 with its offset")
     minutes: int
     clinical: bool
     note: str | None
@@ -405,12 +431,20 @@ class _LeaveTimes(_In):
             raise ValueError("ends_at must be after starts_at")
 
 
+_ACK_LEAVE = (
+    "Booked appointments of the person during the leave are refused (409 "
+    "appointments_during_leave, listing them) unless this is true: then the leave is recorded and "
+    "the answer lists them under warnings, to be rescheduled."
+)
+
+
 class LeaveCreate(_LeaveTimes):
     staff_id: uuid.UUID
     kind: LeaveKind
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     # Shifts inside the leave are refused (409 shift_during_leave) unless this removes them.
     cancel_shifts: bool = False
+    acknowledge_appointments: bool = Field(default=False, description=_ACK_LEAVE)
 
     @model_validator(mode="after")
     def _times(self) -> LeaveCreate:
@@ -422,6 +456,7 @@ class LeaveUpdate(_LeaveTimes):
     kind: LeaveKind | None = None
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     cancel_shifts: bool = False
+    acknowledge_appointments: bool = Field(default=False, description=_ACK_LEAVE)
 
     @model_validator(mode="after")
     def _times(self) -> LeaveUpdate:
@@ -442,9 +477,40 @@ class LeaveRead(BaseModel):
     note: str | None
 
 
+class AffectedAppointment(BaseModel):
+    """A booked appointment a leave or licence change leaves without its clinician (no patient
+    data: reception looks the appointment up to reschedule it)."""
+
+    id: uuid.UUID
+    start: UtcDatetime
+    end: UtcDatetime
+    local_start: str = Field(description="The start on the facility's clock, ISO 8601 with its offset")
+    type: str | None = Field(description="The appointment type's name")
+    mode: str
+    status: str
+
+
+AppointmentsCode = Literal["appointments_during_leave", "appointments_without_licence"]
+
+
+class AppointmentsWarning(BaseModel):
+    code: AppointmentsCode
+    message: str
+    total: int
+    appointments: list[AffectedAppointment]  # the first ones by start when there are many
+
+
+class QualificationChanged(QualificationRead):
+    """A changed licence, with the booked appointments it leaves without a licence (when the
+    change was acknowledged)."""
+
+    warnings: list[AppointmentsWarning] = []
+
+
 class LeaveResult(BaseModel):
     leave: LeaveRead
     cancelled_shifts: list[uuid.UUID]
+    warnings: list[AppointmentsWarning] = []
 
 
 class RotaStaff(BaseModel):

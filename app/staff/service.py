@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -378,16 +378,32 @@ async def add_qualification(
     return q
 
 
+_AUDITED_LICENCE_VALUES = ("kind", "valid_from", "valid_to")
+
+
+def _licence_values(q: StaffQualification) -> dict[str, str | None]:
+    return {
+        key: (None if getattr(q, key) is None else str(getattr(q, key))) for key in _AUDITED_LICENCE_VALUES
+    }
+
+
 async def update_qualification(
     session: AsyncSession,
     principal: Principal,
     staff_id: uuid.UUID,
     qualification_id: uuid.UUID,
     data: s.QualificationUpdate,
-) -> StaffQualification:
+    *,
+    tz: ZoneInfo | str | None = None,
+) -> s.QualificationChanged:
+    """Change a licence or qualification. A change that leaves booked appointments on days
+    without a valid licence is refused (409 ``appointments_without_licence``) unless
+    ``data.acknowledge_appointments``; then they are listed under ``warnings``."""
     require(session, principal, Perm.STAFF_WRITE)
     q = await repo.get_qualification(session, staff_id, qualification_id)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude={"acknowledge_appointments"})
+    before = _licence_values(q)
+    periods_before = (await repo.licence_periods(session, [staff_id])).get(staff_id, [])
     if "kind" in changes:
         if changes["kind"] is None:
             raise BadRequest("kind is licence or qualification", code="invalid_kind")
@@ -405,30 +421,56 @@ async def update_qualification(
     if q.valid_from and q.valid_to and q.valid_to < q.valid_from:
         raise BadRequest("valid_to is before valid_from", code="invalid_dates")
     await session.flush()
-    audit.record(
-        session,
-        action="staff.licence.update",
-        resource_type=STAFF,
-        resource_id=staff_id,
-        details={"qualification_id": str(q.id), "fields": sorted(changes)},
+    stranded = await _appointments_losing_licence(
+        session, staff_id, periods_before, data.acknowledge_appointments, tz
     )
-    return q
+    after = _licence_values(q)
+    details: dict[str, object] = {
+        "qualification_id": str(q.id),
+        "fields": sorted(changes),
+        # Licence data is not patient data: keep what the dates were and became.
+        "changes": {
+            k: {"old": before[k], "new": after[k]} for k in _AUDITED_LICENCE_VALUES if before[k] != after[k]
+        },
+    }
+    if stranded:
+        details["acknowledged_appointments"] = [str(a.id) for a in stranded[:MAX_LISTED_APPOINTMENTS]]
+    audit.record(
+        session, action="staff.licence.update", resource_type=STAFF, resource_id=staff_id, details=details
+    )
+    warnings = (
+        [appointments_warning("appointments_without_licence", _NO_LICENCE, stranded, tz)] if stranded else []
+    )
+    return s.QualificationChanged(**s.QualificationRead.model_validate(q).model_dump(), warnings=warnings)
 
 
 async def delete_qualification(
-    session: AsyncSession, principal: Principal, staff_id: uuid.UUID, qualification_id: uuid.UUID
-) -> None:
+    session: AsyncSession,
+    principal: Principal,
+    staff_id: uuid.UUID,
+    qualification_id: uuid.UUID,
+    *,
+    acknowledge_appointments: bool = False,
+    tz: ZoneInfo | str | None = None,
+) -> list[BookedAppointment]:
+    """Delete a licence or qualification; refused like ``update_qualification`` when booked
+    appointments would be left on unlicensed days. Returns those (acknowledged) appointments."""
     require(session, principal, Perm.STAFF_WRITE)
     q = await repo.get_qualification(session, staff_id, qualification_id)
+    before = _licence_values(q)
+    periods_before = (await repo.licence_periods(session, [staff_id])).get(staff_id, [])
     await session.delete(q)
     await session.flush()
-    audit.record(
-        session,
-        action="staff.licence.delete",
-        resource_type=STAFF,
-        resource_id=staff_id,
-        details={"qualification_id": str(qualification_id)},
+    stranded = await _appointments_losing_licence(
+        session, staff_id, periods_before, acknowledge_appointments, tz
     )
+    details: dict[str, object] = {"qualification_id": str(qualification_id), **before}
+    if stranded:
+        details["acknowledged_appointments"] = [str(a.id) for a in stranded[:MAX_LISTED_APPOINTMENTS]]
+    audit.record(
+        session, action="staff.licence.delete", resource_type=STAFF, resource_id=staff_id, details=details
+    )
+    return stranded
 
 
 async def expiring_licences(
@@ -763,3 +805,162 @@ def unregister_calendar_source(fn: CalendarSource) -> None:
 
 def calendar_sources() -> tuple[CalendarSource, ...]:
     return tuple(_calendar_sources)
+
+
+# --- booked appointments ------------------------------------------------------------------------
+# Leave and licence changes must not silently strand patients with an absent or unlicensed
+# clinician. The appointments module imports this one (not the other way round), so it registers
+# how to find a person's bookings, like the calendar sources above.
+
+MAX_LISTED_APPOINTMENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BookedAppointment:
+    """An appointment that holds a staff member's time and is still to be seen (no patient data)."""
+
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    type_name: str | None
+    mode: str
+    status: str
+
+
+AppointmentSource = Callable[
+    [AsyncSession, uuid.UUID, datetime, datetime], Awaitable[list[BookedAppointment]]
+]
+_appointment_sources: list[AppointmentSource] = []
+
+
+def register_appointment_source(fn: AppointmentSource) -> AppointmentSource:
+    """Add ``fn(session, staff_id, start, end) -> list[BookedAppointment]``: the person's
+    appointments still to be seen (offered, booked, checked in) overlapping [start, end).
+    Idempotent; usable as a decorator."""
+    if fn not in _appointment_sources:
+        _appointment_sources.append(fn)
+    return fn
+
+
+def unregister_appointment_source(fn: AppointmentSource) -> None:
+    if fn in _appointment_sources:
+        _appointment_sources.remove(fn)
+
+
+async def booked_appointments(
+    session: AsyncSession, staff_id: uuid.UUID, start: datetime, end: datetime
+) -> list[BookedAppointment]:
+    """The appointments of ``staff_id`` overlapping [start, end) that have not ended yet, from
+    every registered source, by start time."""
+    start, end = max(ensure_aware(start), utcnow()), ensure_aware(end)
+    if end <= start:
+        return []
+    found: dict[uuid.UUID, BookedAppointment] = {}
+    for source in tuple(_appointment_sources):
+        for a in await source(session, staff_id, start, end):
+            found[a.id] = a
+    return sorted(found.values(), key=lambda a: (a.start, str(a.id)))
+
+
+def _affected(a: BookedAppointment, tz: ZoneInfo) -> s.AffectedAppointment:
+    return s.AffectedAppointment(
+        id=a.id,
+        start=a.start,
+        end=a.end,
+        local_start=ensure_aware(a.start).astimezone(tz).isoformat(),
+        type=a.type_name,
+        mode=a.mode,
+        status=a.status,
+    )
+
+
+def appointments_warning(
+    code: s.AppointmentsCode,
+    message: str,
+    appointments: Sequence[BookedAppointment],
+    tz: ZoneInfo | str | None = None,
+) -> s.AppointmentsWarning:
+    zone = _facility_zone(tz)
+    return s.AppointmentsWarning(
+        code=code,
+        message=message,
+        total=len(appointments),
+        appointments=[_affected(a, zone) for a in appointments[:MAX_LISTED_APPOINTMENTS]],
+    )
+
+
+def appointments_conflict(
+    code: str,
+    message: str,
+    staff_id: uuid.UUID,
+    appointments: Sequence[BookedAppointment],
+    tz: ZoneInfo | str | None = None,
+) -> Conflict:
+    """409 listing the appointments (the first ``MAX_LISTED_APPOINTMENTS``) a change would
+    strand; the client repeats the request with ``acknowledge_appointments`` to go ahead."""
+    zone = _facility_zone(tz)
+    listed = appointments[:MAX_LISTED_APPOINTMENTS]
+    return Conflict(
+        message,
+        code=code,
+        details={
+            "staff_id": str(staff_id),
+            "total": len(appointments),
+            "truncated": len(appointments) > len(listed),
+            "appointments": [_affected(a, zone).model_dump(mode="json") for a in listed],
+        },
+    )
+
+
+_FAR_DAY = date(2199, 12, 31)  # no appointment is booked later; keeps the bound storable everywhere
+_NO_LICENCE = "These booked appointments fall on days without a valid licence: reschedule them"
+
+
+def _changed_span(
+    before: Sequence[rules.LicencePeriod], after: Sequence[rules.LicencePeriod]
+) -> tuple[date | None, date | None] | None:
+    """The days whose licence cover may differ (None: unbounded), or None when nothing changed."""
+    changed = set(before) ^ set(after)
+    if not changed:
+        return None
+    starts, ends = [p[0] for p in changed], [p[1] for p in changed]
+    lo = None if None in starts else min(d for d in starts if d is not None)
+    hi = None if None in ends else max(d for d in ends if d is not None)
+    return lo, hi
+
+
+async def _appointments_losing_licence(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    before: Sequence[rules.LicencePeriod],
+    acknowledged: bool,
+    tz: ZoneInfo | str | None,
+) -> list[BookedAppointment]:
+    """Booked appointments whose (facility-local) day was licensed before a licence change and
+    is not after it; raises 409 ``appointments_without_licence`` unless ``acknowledged``."""
+    after = (await repo.licence_periods(session, [staff_id])).get(staff_id, [])
+    span = _changed_span(before, after)
+    if span is None:
+        return []
+    zone = _facility_zone(tz)
+    lo_day, hi_day = span
+    # booked_appointments starts the window no earlier than now anyway.
+    lo = rules.local_instant(lo_day, time(0), zone) if lo_day else utcnow()
+    hi = rules.local_instant(min(hi_day or _FAR_DAY, _FAR_DAY) + timedelta(days=1), time(0), zone)
+    stranded = [
+        a
+        for a in await booked_appointments(session, staff_id, lo, hi)
+        if rules.licensed_on(before, rules.local_day(a.start, zone))
+        and not rules.licensed_on(after, rules.local_day(a.start, zone))
+    ]
+    if stranded and not acknowledged:
+        name = (await repo.get(session, staff_id)).display_name
+        raise appointments_conflict(
+            "appointments_without_licence",
+            f"{name} has {len(stranded)} booked appointment(s) on days this change leaves without a "
+            "valid licence; reschedule them first, or repeat with acknowledge_appointments",
+            staff_id,
+            stranded,
+            zone,
+        )
+    return stranded

@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 
 from app.appointments import service
 from app.appointments.models import AppointmentType, ClinicHours
+from app.auth import service as auth_service
 from app.auth.permissions import Perm
 from app.demo import seed_demo_appointments, seed_demo_staff
+from app.notifications import service as notifications
+from app.staff import service as staff
 from tests.appointments.helpers import count, staff_principal
 from tests.conftest import make_user
 
@@ -35,3 +38,11 @@ async def test_the_demo_doctor_can_be_booked_and_seeding_twice_changes_nothing(d
             assert page.items, f"no free {code} slots for the demo doctor"
             assert {x.staff_name for x in page.items} == {"Dr. Grace Okafor"}
     assert await count(db, AppointmentType) >= 3
+    # The notice of an online booking (with its .ics) has somewhere to go.
+    async with db.sessionmaker() as session:
+        doctor = await auth_service.find_user(session, "doctor")
+        assert doctor is not None
+        staff_id = await staff.staff_id_for_user(session, doctor.id)
+        assert staff_id is not None
+        email = (await staff.staff_summaries(session, [staff_id]))[staff_id].email
+    assert email == "doctor@hospital-hub.local" and notifications.is_valid_address(email)

@@ -292,3 +292,166 @@ async def test_the_background_sweep_hands_on_offers_nobody_looked_at(client, db)
     assert await sweeper.sweep() == 1
     assert (await _entry(client, c.reception, entry["id"]))["status"] == "expired"
     assert await lock_rows(db, offer_id) == []
+
+
+async def test_one_live_entry_per_patient_and_criteria(client, db):
+    c = await clinic(client, db)
+    patient, me = await make_patient(client, db, c.reception)
+    first = await _wait(client, me, c)
+    body = {
+        "type_id": c.consult["id"],
+        "earliest": first["earliest"],
+        "latest": first["latest"],
+    }
+    # The same criteria again, by the patient or for them by reception: refused, nothing written.
+    for headers, extra in ((me, {}), (c.reception, {"patient_id": patient["id"]})):
+        again = await client.post("/api/appointments/waitlist", json={**body, **extra}, headers=headers)
+        err = assert_error(again, 409, "already_waiting")
+        assert err["details"]["waitlist_entry_id"] == first["id"]
+    # An earliest date already past is stored as today, so asking from today is the same wish.
+    since = {**body, "earliest": str(next_local(-3, "12:00").date()), "latest": str(next_local(11, "12:00").date())}
+    stored = await client.post("/api/appointments/waitlist", json=since, headers=me)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["earliest"] == str(next_local(0, "12:00").date())
+    today = {**since, "earliest": stored.json()["earliest"]}
+    assert_error(await client.post("/api/appointments/waitlist", json=today, headers=me), 409, "already_waiting")
+    # Other criteria are another wish.
+    other = await client.post(
+        "/api/appointments/waitlist", json={**body, "latest": str(next_local(12, "12:00").date())}, headers=me
+    )
+    assert other.status_code == 201, other.text
+    listed = await client.get("/api/appointments/waitlist", params={"status": "waiting"}, headers=me)
+    assert listed.json()["total"] == 3
+    # Once the first is left, the same criteria may be joined again.
+    gone = await client.delete(f"/api/appointments/waitlist/{first['id']}", headers=me)
+    assert gone.status_code == 200, gone.text
+    back = await client.post("/api/appointments/waitlist", json=body, headers=me)
+    assert back.status_code == 201, back.text
+
+
+async def test_simultaneous_identical_joins_make_one_entry(fresh_database_url, broker):
+    import asyncio
+
+    from tests.patients.helpers import fresh_app
+
+    async with fresh_app(fresh_database_url, broker) as (client, db):
+        c = await clinic(client, db)
+        _patient, me = await make_patient(client, db, c.reception)
+        body = {
+            "type_id": c.consult["id"],
+            "earliest": str(next_local(1, "12:00").date()),
+            "latest": str(next_local(9, "12:00").date()),
+        }
+        answers = await asyncio.gather(
+            *(client.post("/api/appointments/waitlist", json=body, headers=me) for _ in range(8))
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [201] + [409] * 7, [r.text for r in answers]
+        assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_waiting"}
+
+
+async def test_accepting_an_earlier_slot_cancels_the_appointment_it_replaces(client, db):
+    c = await clinic(client, db)
+    _holder, holder_h = await make_patient(client, db, c.reception, email="holder@example.org")
+    me_rec, me = await make_patient(client, db, c.reception, email="me@example.org", family="Mine")
+    next_rec, next_h = await make_patient(client, db, c.reception, email="next@example.org", family="Next")
+    early, late = next_local(4, "10:00"), next_local(8, "10:00")
+    held = (await client.post("/api/appointments", json=booking(c, None, early), headers=holder_h)).json()
+    mine = (await client.post("/api/appointments", json=booking(c, None, late), headers=me)).json()
+    assert mine["status"] == "booked"
+    entry = await _wait(client, me, c, replaces_appointment_id=mine["id"])
+    assert entry["replaces_appointment_id"] == mine["id"]
+    later_entry = await _wait(client, next_h, c)  # someone else, also waiting
+
+    # A slot later than the one to replace is no earlier slot: not offered to this entry.
+    after = next_local(9, "10:00")
+    other_h = (await make_patient(client, db, c.reception, email="o@example.org", family="Other"))[1]
+    later_held = (await client.post("/api/appointments", json=booking(c, None, after), headers=other_h)).json()
+    await client.post(f"/api/appointments/{later_held['id']}/cancel", headers=other_h)
+    assert (await _entry(client, c.reception, entry["id"]))["status"] == "waiting"
+    assert (await _entry(client, c.reception, later_entry["id"]))["status"] == "offered"
+    to_next = (await _entry(client, c.reception, later_entry["id"]))["offered_appointment_id"]
+    assert (await client.post(f"/api/appointments/{to_next}/decline", json={"keep_waiting": True},
+                              headers=next_h)).status_code == 200  # fmt: skip
+
+    # The earlier slot frees up: offered to this entry first.
+    await client.post(f"/api/appointments/{held['id']}/cancel", headers=holder_h)
+    offered = await _entry(client, c.reception, entry["id"])
+    assert offered["status"] == "offered"
+    offer_id = offered["offered_appointment_id"]
+    accepted = await client.post(f"/api/appointments/{offer_id}/accept", headers=me)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "booked" and at(accepted.json()["start"]) == early
+
+    # In the same transaction: the later appointment is cancelled, its locks released, the
+    # patient told (with an iTIP CANCEL for it), its reminder withdrawn.
+    old = (await client.get(f"/api/appointments/{mine['id']}", headers=me)).json()
+    assert old["status"] == "cancelled" and old["sequence"] == 1
+    assert "replaced" in old["cancel_reason"]
+    assert await lock_rows(db, mine["id"]) == []
+    old_messages = {m.kind: m for m in await messages(db, mine["id"])}
+    assert old_messages["appointment.cancellation"].to_email == "me@example.org"
+    assert old_messages["appointment.reminder"].status == "cancelled"
+    (ics,) = old_messages["appointment.cancellation"].attachments
+    assert b"METHOD:CANCEL" in ics.content and f"appointment-{mine['id']}".encode() in ics.content
+    # The entry is booked and still says which appointment it became.
+    done = await _entry(client, me, entry["id"])
+    assert done["status"] == "booked" and done["offered_appointment_id"] == offer_id
+    assert done["replaces_appointment_id"] == mine["id"]
+    # The freed later time goes on to the next person waiting.
+    nxt = await _entry(client, c.reception, later_entry["id"])
+    assert nxt["status"] == "offered"
+    handed = (await client.get(f"/api/appointments/{nxt['offered_appointment_id']}", headers=next_h)).json()
+    assert at(handed["start"]) == late and handed["patient"]["id"] == next_rec["id"]
+    cancel_audit = await audit_events(db, action="appointment.cancel", resource_id=mine["id"])
+    assert [e.patient_id for e in cancel_audit] == [uuid.UUID(me_rec["id"])]
+
+
+async def test_the_appointment_to_replace_must_be_the_patients_own_booked_one_of_the_type(client, db):
+    c = await clinic(client, db)
+    _p, me = await make_patient(client, db, c.reception)
+    other, other_h = await make_patient(client, db, c.reception, email="o@example.org", family="Other")
+    mine = (await client.post("/api/appointments", json=booking(c, None, next_local(6, "10:00")), headers=me)).json()
+    video = (
+        await client.post(
+            "/api/appointments", json=booking(c, None, next_local(6, "12:00"), kind=c.video), headers=me
+        )
+    ).json()
+    theirs = (
+        await client.post("/api/appointments", json=booking(c, None, next_local(6, "11:00")), headers=other_h)
+    ).json()
+    gone = (await client.post("/api/appointments", json=booking(c, None, next_local(7, "10:00")), headers=me)).json()
+    assert (await client.post(f"/api/appointments/{gone['id']}/cancel", headers=me)).status_code == 200
+    body = {
+        "type_id": c.consult["id"],
+        "earliest": str(next_local(1, "12:00").date()),
+        "latest": str(next_local(10, "12:00").date()),
+    }
+    for replaces, headers, status, code in (
+        (theirs["id"], me, 404, "appointment_not_found"),
+        (str(uuid.uuid4()), me, 404, "appointment_not_found"),
+        (video["id"], me, 400, "replacement_type_mismatch"),
+        (gone["id"], me, 409, "replacement_not_booked"),
+        (mine["id"], c.reception, 400, "replacement_patient_mismatch"),  # for another patient
+    ):
+        extra = {"patient_id": other["id"]} if headers is c.reception else {}
+        r = await client.post(
+            "/api/appointments/waitlist", json={**body, **extra, "replaces_appointment_id": replaces}, headers=headers
+        )
+        assert_error(r, status, code)
+    assert (await client.get("/api/appointments/waitlist", headers=me)).json()["total"] == 0
+
+
+async def test_an_accepted_offer_keeps_its_appointment_id(client, db):
+    c = await clinic(client, db)
+    _holder, holder_h = await make_patient(client, db, c.reception, email="h@example.org")
+    _w, waiting_h = await make_patient(client, db, c.reception, email="w@example.org", family="Waiting")
+    held = (await client.post("/api/appointments", json=booking(c, None, next_local(4, "10:00")), headers=holder_h)).json()
+    entry = await _wait(client, waiting_h, c)
+    await client.post(f"/api/appointments/{held['id']}/cancel", headers=holder_h)
+    offer_id = (await _entry(client, waiting_h, entry["id"]))["offered_appointment_id"]
+    assert offer_id
+    assert (await client.post(f"/api/appointments/{offer_id}/accept", headers=waiting_h)).status_code == 200
+    for headers in (waiting_h, c.reception):
+        after = await _entry(client, headers, entry["id"])
+        assert after["status"] == "booked" and after["offered_appointment_id"] == offer_id

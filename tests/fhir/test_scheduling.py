@@ -5,6 +5,8 @@ refusals, as OperationOutcomes), and every emitted resource valid against R4B.""
 from __future__ import annotations
 
 import asyncio
+import base64
+import struct
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,6 +186,54 @@ async def test_slot_paging_follows_next_links_without_a_total_until_the_last_pag
     assert ["total" in p for p in pages] == [False, False, False, True] and pages[-1]["total"] == 16
     assert [s["id"] for p in pages for s in resources(p)] == [s["id"] for s in everything]
     assert any(link["relation"] == "previous" for link in pages[1]["link"])
+
+
+async def test_a_lower_bound_alone_searches_the_native_default_window(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The issue's own example: GET /fhir/Slot?schedule=...&status=free&start=ge..."""
+    c = await clinic(client, db)
+    low = next_local(3, "00:00")
+    for bound, first_day in ((f"ge{iso(low)}", low), (f"gt{str(next_local(3, '12:00').date())}", None)):
+        query = f"schedule=Schedule/{c.staff_id}&status=free&service-type={c.consult['code']}&start={bound}"
+        url: str | None = f"/fhir/Slot?{query}&_count=200"
+        found: list[dict[str, Any]] = []
+        while url:
+            page = await client.get(url, headers=c.reception)
+            assert page.status_code == 200, page.text
+            assert_valid(page.json())
+            found += resources(page.json())
+            url = next((x["url"] for x in page.json()["link"] if x["relation"] == "next"), None)
+            assert url is None or "start=" in url
+        starts = [at(x["start"]) for x in found]
+        native_start = first_day or datetime.combine(next_local(4, "12:00").date(), datetime.min.time(), UTC)
+        params = {"type_id": c.consult["id"], "staff_id": str(c.staff_id), "start": iso(native_start)}
+        native: list[datetime] = []
+        cursor: str | None = None
+        while True:
+            resp = await client.get(
+                "/api/appointments/slots",
+                params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})},
+                headers=c.reception,
+            )
+            assert resp.status_code == 200, resp.text
+            window = resp.json()
+            assert at(window["window_end"]) - at(window["window_start"]) == timedelta(days=14)
+            native += [at(x["start"]) for x in window["items"]]
+            cursor = window["next_cursor"]
+            if cursor is None:
+                break
+        assert starts == native, bound
+        assert len(starts) == 14 * 16 and min(starts) >= native_start
+        assert max(starts) < native_start + timedelta(days=14)
+    # An upper bound alone is still refused (no lower bound to default from).
+    lone = f"schedule=Schedule/{c.staff_id}&start=lt{iso(next_local(5, '00:00'))}"
+    outcome = assert_outcome(await client.get(f"/fhir/Slot?{lone}", headers=c.reception), 400, "invalid")
+    assert error_code(outcome) == "unbounded_search"
+    cs = (await client.get("/fhir/metadata")).json()
+    (slot,) = [r for r in cs["rest"][0]["resource"] if r["type"] == "Slot"]
+    (start,) = [p for p in slot["searchParam"] if p["name"] == "start"]
+    assert "14 days" in start["documentation"] and "14 days" in slot["documentation"]
 
 
 async def test_service_type_search_spans_clinicians(client: httpx.AsyncClient, db: Database) -> None:
@@ -375,7 +425,6 @@ async def test_bad_ids_dates_and_bodies_are_operation_outcomes_and_write_nothing
     week = f"start=ge{iso(next_local(1, '00:00'))}&start=lt{iso(next_local(8, '00:00'))}"
     refusals = {
         f"schedule=Schedule/{c.staff_id}": "unbounded_search",
-        f"schedule=Schedule/{c.staff_id}&start=ge2026-12-01": "unbounded_search",
         f"schedule=Schedule/{c.staff_id}&start=lt2027-01-01": "unbounded_search",
         week: "slot_scope_required",
         f"schedule=Schedule/{c.staff_id}&start=geyesterday&start=lt2027-01-01": "invalid_search",
@@ -384,6 +433,14 @@ async def test_bad_ids_dates_and_bodies_are_operation_outcomes_and_write_nothing
         f"schedule=Schedule/{c.staff_id}&status=busy&{week}": "unsupported_slot_status",
         f"schedule=Schedule/{c.staff_id}&{week}&_offset=990&_count=50": "paging_too_deep",
         f"schedule=Schedule/{c.staff_id}&{week}&date=2027": "unsupported_search_parameter",
+        # Instants are between 1900 and 2200 (the end of the calendar is not a 500).
+        f"schedule=Schedule/{c.staff_id}&start=ge0001-01-01&start=lt9999-12-31": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=ge9999-12-30&start=lt9999-12-31": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=ge9999-12-31": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=gt9999-12-31T23:59:59Z": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=eq9999": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=ge1899-12-31&start=lt1900-01-05": "date_out_of_range",
+        f"schedule=Schedule/{c.staff_id}&start=ge0001-01-01T00:00:00%2B01:00": "date_out_of_range",
     }
     for query, code in refusals.items():
         outcome = assert_outcome(await client.get(f"/fhir/Slot?{query}", headers=staff), 400, "invalid")
@@ -392,6 +449,16 @@ async def test_bad_ids_dates_and_bodies_are_operation_outcomes_and_write_nothing
     assert "bounded start range" in unbounded["issue"][0]["diagnostics"]
     for query in ("date=soon", "status=maybe", "actor=Location/1", "patient=Patient/1&patient=Patient/2"):
         assert_outcome(await client.get(f"/fhir/Appointment?{query}", headers=staff), 400, "invalid")
+    for query in ("date=lt0001-01-01", "date=9999-12-31", "date=ge1800", "date=gt9999-12-31T23:59:59Z"):
+        outcome = assert_outcome(await client.get(f"/fhir/Appointment?{query}", headers=staff), 400, "invalid")
+        assert error_code(outcome) == "date_out_of_range", query
+    # A slot id packing a start past the year 9999 (or past 2200) is no slot of ours.
+    for minutes in (2**32 - 1, int((datetime(2200, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 60)):
+        raw = struct.pack(">B16s16sI", 1, c.staff_id.bytes, uuid.UUID(c.consult["id"]).bytes, minutes)
+        far = base64.b32encode(raw).decode().rstrip("=").lower()
+        assert_outcome(await client.get(f"/fhir/Slot/{far}", headers=staff), 404, "not-found")
+        outcome = assert_outcome(await post(client, staff, appointment_body(far, patient["id"])), 400, "invalid")
+        assert error_code(outcome) == "invalid_resource"
     assert_outcome(await client.get("/fhir/Schedule?active=perhaps", headers=staff), 400, "invalid")
     # A schedule reference that cannot be ours matches nothing.
     assert (await slots(client, staff, f"schedule=Schedule/nope&{week}"))["total"] == 0

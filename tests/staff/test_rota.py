@@ -73,10 +73,10 @@ async def test_definitions_are_listed_with_their_lengths(
 @pytest.mark.parametrize(
     ("day", "definition", "minutes", "local_start"),
     [
-        ("2026-03-28", "Night", 510, "2026-03-28T22:00:00Z"),
+        ("2026-03-28", "Night", 510, "2026-03-28T22:00:00+00:00"),
         ("2026-03-29", "Early", 480, "2026-03-29T07:00:00+01:00"),
         ("2026-10-24", "Night", 630, "2026-10-24T22:00:00+01:00"),
-        ("2026-10-25", "Late", 480, "2026-10-25T14:30:00Z"),
+        ("2026-10-25", "Late", 480, "2026-10-25T14:30:00+00:00"),
     ],
 )
 async def test_shift_lengths_over_the_clock_changes(
