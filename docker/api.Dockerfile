@@ -9,10 +9,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, in their own layer, rebuilt only when pyproject.toml changes: installing the
-# project without its packages pulls every runtime dependency (never the [dev] extra).
-COPY pyproject.toml README.md ./
-RUN pip install . && pip uninstall --yes hospital-hub
+# Dependencies first, in their own layer, rebuilt only when pyproject.toml or the pinned versions
+# change: installing the project without its packages pulls every runtime dependency (never the
+# [dev] extra), at the versions CI tested (constraints.txt).
+COPY pyproject.toml README.md constraints.txt ./
+RUN pip install . -c constraints.txt && pip uninstall --yes hospital-hub
 
 COPY app/ app/
 COPY signaling/ signaling/
