@@ -23,10 +23,12 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
-# key, given, family, prefix, suffix, gender, birth, language, problems, allergies, medications, baseline
+# key, e-mail (fake: example.org is reserved for examples), given, family, prefix, suffix, gender,
+# birth, language, problems, allergies, medications, baseline
 _PATIENTS: list[dict[str, Any]] = [
     {
         "key": PORTAL_PATIENT,
+        "email": "zoe.martin-garcia@example.org",
         "given": ["Zoë"],
         "family": "Martín-García",
         "gender": "female",
@@ -39,6 +41,7 @@ _PATIENTS: list[dict[str, Any]] = [
     },
     {
         "key": "patient-jose",
+        "email": "jose.godinez@example.org",
         "given": ["José", "Ángel"],
         "family": "Godínez",
         "suffix": "Jr.",
@@ -52,6 +55,7 @@ _PATIENTS: list[dict[str, Any]] = [
     },
     {
         "key": "patient-siobhan",
+        "email": "siobhan.obrien@example.org",
         "given": ["Siobhán"],
         "family": "O'Brien",
         "gender": "female",
@@ -64,6 +68,7 @@ _PATIENTS: list[dict[str, Any]] = [
     },
     {
         "key": "patient-wang",
+        "email": "xiuying.wang@example.org",
         "given": ["秀英"],
         "family": "王",
         "gender": "female",
@@ -78,6 +83,7 @@ _PATIENTS: list[dict[str, Any]] = [
     },
     {
         "key": "patient-mateus",
+        "email": "mateus.conceicao@example.org",
         "given": ["Mateus"],
         "family": "Conceição",
         "gender": "male",
@@ -204,7 +210,10 @@ def _patient_entries(spec: dict[str, Any], today: date) -> list[dict[str, Any]]:
             "communication": [
                 {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": spec["language"]}]}}
             ],
-            "telecom": [{"system": "phone", "value": "+1 555 0100", "use": "home"}],
+            "telecom": [
+                {"system": "phone", "value": "+1 555 0100", "use": "home"},
+                {"system": "email", "value": spec["email"], "use": "home"},
+            ],
             "address": [{"line": ["1 Demo Street"], "city": "Springfield", "country": "US"}],
         },
         key,
@@ -472,11 +481,39 @@ _DEMO_HOURS = [
 ]
 
 
+async def _add_demo_emails(session: Any, principal: Any) -> int:
+    """Give the imported demo patients that have no e-mail address theirs (demo databases made
+    before the bundles carried one): their online bookings are confirmed by e-mail. Returns how
+    many were changed; the importer itself leaves an existing record as it is."""
+    from app.patients import schemas as pts
+    from app.patients import service as patients
+
+    added = 0
+    for spec in _PATIENTS:
+        found, _, _ = await patients.search_patients(
+            session, principal, identifier=f"{DEMO_SYSTEM}|{spec['key']}", limit=1, offset=0
+        )
+        if not found or (await patients.contact_summaries(session, [found[0].id]))[found[0].id]["email"]:
+            continue
+        record = await patients.get_patient(session, principal, found[0].id)
+        telecoms = [
+            pts.ContactPoint.model_validate(
+                {"system": t.system, "value": t.value, "use": t.use, "rank": t.rank}
+            )
+            for t in record.telecoms
+        ]
+        telecoms.append(pts.ContactPoint(system="email", value=spec["email"], use="home"))
+        await patients.update_patient(session, principal, record.id, pts.PatientUpdate(telecoms=telecoms))
+        added += 1
+    return added
+
+
 async def seed_demo_appointments(session: Any, today: date) -> str:
     """Appointment types and weekly clinic hours (in the facility's time zone) for the demo
-    doctor, so the portal's "book a visit" finds free slots at once. Idempotent: types that exist
-    (by code) and a doctor who already has hours are left as they are. Needs the demo staff
-    records (``seed_demo_staff``) first."""
+    doctor, so the portal's "book a visit" finds free slots at once, and an e-mail address for
+    demo patients without one, so it is confirmed. Idempotent: types that exist (by code), a
+    doctor who already has hours and patients with an address are left as they are. Needs the
+    demo staff records (``seed_demo_staff``) first."""
     from datetime import time
 
     from app.appointments import schemas as aps
@@ -494,11 +531,20 @@ async def seed_demo_appointments(session: Any, today: date) -> str:
         email=None,
         roles=("admin",),
         permissions=frozenset(
-            {Perm.SETTINGS_ADMIN, Perm.ROTA_WRITE, Perm.STAFF_READ, Perm.APPOINTMENTS_READ}
+            {
+                Perm.SETTINGS_ADMIN,
+                Perm.ROTA_WRITE,
+                Perm.STAFF_READ,
+                Perm.APPOINTMENTS_READ,
+                Perm.PATIENTS_READ,
+                Perm.PATIENTS_WRITE,
+            }
         ),
         patient_id=None,
         session_id=uuid.uuid4(),
     )
+    emails = await _add_demo_emails(session, principal)
+    added = f"; e-mail address added to {emails} demo patients" if emails else ""
     departments = {d.code: d.id for d in await staff.list_departments(session, principal)}
     types = {t.code: t for t in await appointments.list_types(session, principal, active=None)}
     created_types = 0
@@ -519,9 +565,11 @@ async def seed_demo_appointments(session: Any, today: date) -> str:
     doctor = await auth_service.find_user(session, "doctor")
     staff_id = await staff.staff_id_for_user(session, doctor.id) if doctor else None
     if staff_id is None:
-        return f"{created_types} types created; no staff record for the demo doctor, so no clinic hours"
+        return (
+            f"{created_types} types created; no staff record for the demo doctor, so no clinic hours{added}"
+        )
     if await appointments.list_hours(session, principal, staff_id=staff_id):
-        return f"{created_types} types created; the demo doctor's clinic hours were already there"
+        return f"{created_types} types created; the demo doctor's clinic hours were already there{added}"
     rules = 0
     for weekdays, start, end, codes in _DEMO_HOURS:
         for weekday in weekdays:
@@ -538,4 +586,4 @@ async def seed_demo_appointments(session: Any, today: date) -> str:
                 ),
             )
             rules += 1
-    return f"{created_types} types created; {rules} weekly clinic hours for the demo doctor"
+    return f"{created_types} types created; {rules} weekly clinic hours for the demo doctor{added}"

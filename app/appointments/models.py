@@ -42,6 +42,7 @@ WL_BOOKED = "booked"
 WL_CANCELLED = "cancelled"
 WL_DECLINED = "declined"
 WL_EXPIRED = "expired"
+WL_LIVE = (WAITING, WL_OFFERED)
 
 
 class AppointmentType(UUIDPk, Timestamps, Base):
@@ -108,6 +109,16 @@ class WaitlistEntry(UUIDPk, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default=WAITING)
     note: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The patient's booked appointment an earlier slot would replace: offers come only before it,
+    # and accepting one cancels it in the same transaction. (``use_alter``: the two tables refer
+    # to each other.)
+    replaces_appointment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="SET NULL", use_alter=True)
+    )
+    # While the entry is live (waiting or offered): a digest of its patient and criteria, so the
+    # unique constraint admits one live entry per patient and criteria even under concurrency;
+    # NULL once it is over (NULLs never clash).
+    live_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Appointment(UUIDPk, Timestamps, Base):

@@ -24,6 +24,7 @@ from app.appointments.models import (
     OCCUPYING,
     OFFERED,
     WAITING,
+    WL_LIVE,
     Appointment,
     AppointmentLock,
     AppointmentType,
@@ -387,16 +388,50 @@ async def waiting_entries(
 
 
 async def claim_waitlist_entry(session: AsyncSession, entry: WaitlistEntry, expected: str, new: str) -> bool:
+    """Move ``entry`` from ``expected`` to ``new`` if it is still ``expected``; an entry that is
+    over gives up its ``live_key`` (the same wish may be joined again)."""
+    values: dict[str, object] = {"status": new, "updated_at": utcnow()}
+    if new not in WL_LIVE:
+        values["live_key"] = None
     result = await session.execute(
         update(WaitlistEntry)
         .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == expected)
-        .values(status=new, updated_at=utcnow())
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
-    set_committed(entry, "status", new)
+    for key, value in values.items():
+        set_committed(entry, key, value)
     return True
+
+
+async def live_waitlist_entry(
+    session: AsyncSession, live_key: str, *, latest: bool = False
+) -> WaitlistEntry | None:
+    """The live entry with this key. ``latest``: a locking read in share mode, which sees the
+    latest committed row (not the transaction's snapshot) and is compatible with the shared lock
+    InnoDB leaves on a key after a duplicate-key error (an exclusive one would deadlock the
+    losers of a race with each other)."""
+    query = select(WaitlistEntry).where(WaitlistEntry.live_key == live_key)
+    if latest:
+        query = query.with_for_update(read=True)
+    return (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def entry_appointments(
+    session: AsyncSession, entry_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The appointment each of these waitlist entries was offered and still holds (a live offer,
+    or the booking it became), for the entries that have one."""
+    if not entry_ids:
+        return {}
+    rows = await session.execute(
+        select(Appointment.waitlist_entry_id, Appointment.id)
+        .where(Appointment.status.in_(OCCUPYING), Appointment.waitlist_entry_id.in_(set(entry_ids)))
+        .order_by(Appointment.created_at)
+    )
+    return {entry_id: appointment_id for entry_id, appointment_id in rows if entry_id is not None}
 
 
 async def offers_for_entries(

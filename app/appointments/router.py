@@ -159,14 +159,18 @@ async def search_slots(
     type_id: uuid.UUID,
     staff_id: Annotated[uuid.UUID | None, Query(description="One clinician")] = None,
     department_id: Annotated[uuid.UUID | None, Query(description="A department's clinicians")] = None,
-    start: Annotated[AwareDatetime | None, Query(description="Default: now")] = None,
+    start: Annotated[AwareDatetime | None, Query(description="Default: now (1900 to 2200)")] = None,
     end: Annotated[
         AwareDatetime | None, Query(description="Default: start + 14 days; at most 62 days")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the page before")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the page before, same search")
+    ] = None,
 ) -> s.SlotPage:
-    """Without ``staff_id`` or ``department_id``: every clinician whose hours offer the type."""
+    """Without ``staff_id`` or ``department_id``: every clinician whose hours offer the type.
+    Instants outside 1900-2200 are 400 ``date_out_of_range``; nothing is offered past the booking
+    horizon (two years ahead). A cursor is only valid for the search that returned it."""
     return await service.search_slots(
         session,
         principal,
@@ -185,7 +189,9 @@ async def search_slots(
 
 
 async def _waitlist_read(session: AsyncSession, rows: list[s.WaitlistRead]) -> list[s.WaitlistRead]:
-    offers = await service.offered_appointments(session, [r.id for r in rows if r.status == "offered"])
+    offers = await service.offered_appointments(
+        session, [r.id for r in rows if r.status in ("offered", "booked")]
+    )
     for row in rows:
         row.offered_appointment_id = offers.get(row.id)
     return rows

@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -26,6 +25,15 @@ from app.kit.text import no_control_characters
 
 GRANULE = 5
 MAX_DURATION_MINUTES = 8 * 60
+
+# Every instant the appointment book takes (searches, listings, bookings, FHIR dates) lies in
+# [EARLIEST_INSTANT, LATEST_INSTANT), else 400 ``date_out_of_range``: far enough either way for
+# any real calendar, and far from the ends of Python's and the databases' date ranges.
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+# Bookings (and waitlist dates) reach at most this many days ahead, else 400 ``too_far_ahead``;
+# the slot search offers nothing later.
+BOOKING_HORIZON_DAYS = 730
 
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
@@ -41,7 +49,6 @@ Text200 = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(no_control_characters),
 ]
-UtcDatetime = Annotated[datetime, AfterValidator(lambda v: v.astimezone(UTC))]
 Mode = Literal["in_person", "video"]
 Status = Literal["offered", "booked", "checked_in", "completed", "no_show", "cancelled"]
 WaitlistStatus = Literal["waiting", "offered", "booked", "cancelled", "declined", "expired"]
@@ -255,6 +262,11 @@ class WaitlistCreate(_In):
     earliest: date = Field(description="First acceptable facility-local date")
     latest: date = Field(description="Last acceptable facility-local date (inclusive)")
     note: Text500 | None = None
+    replaces_appointment_id: uuid.UUID | None = Field(
+        default=None,
+        description="The patient's own booked appointment of this type that an earlier slot would"
+        " replace: only slots starting before it are offered, and accepting one cancels it",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> WaitlistCreate:
@@ -274,21 +286,7 @@ class WaitlistRead(_Out):
     status: WaitlistStatus
     note: str | None
     created_at: datetime
-    offered_appointment_id: uuid.UUID | None = None
-
-
-class SlotQuery(_In):
-    """Parsed query of GET /api/appointments/slots (checked in the service)."""
-
-    type_id: uuid.UUID
-    staff_id: uuid.UUID | None = None
-    department_id: uuid.UUID | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=200)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return value.astimezone(UTC) if value is not None else None
+    replaces_appointment_id: uuid.UUID | None = None
+    offered_appointment_id: uuid.UUID | None = Field(
+        default=None, description="The appointment offered to this entry (still after it is accepted)"
+    )

@@ -1,7 +1,10 @@
 """The appointment book's business rules: the only entry other modules (FHIR, telehealth) may call.
 
-Bookings are refused with a specific code, writing nothing, when they are in the past
-(``in_past``), not on a free slot of the clinician's weekly hours (``outside_hours``), when the
+Every instant handed in lies between 1900 and 2200 (``date_out_of_range`` otherwise; see
+:func:`check_instant`). Bookings are refused with a specific code, writing nothing, when they are
+in the past (``in_past``), more than ``schemas.BOOKING_HORIZON_DAYS`` (two years) ahead
+(``too_far_ahead``), outside the clinician's weekly hours (``outside_hours``) or inside them but
+off the type's grid of starts (``not_a_slot``, naming the nearest), when the
 clinician cannot be booked that day (the staff module's ``licence_expired``, ``staff_on_leave``,
 ``staff_inactive``, ``not_clinical``), when the slot is taken (``slot_taken``) or the patient is
 busy elsewhere (``patient_busy``). The last two are decided by the database: each appointment
@@ -19,6 +22,8 @@ notification worker; ``hospital`` has no separate command for it).
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -82,6 +87,41 @@ KIND_OFFER = "appointment.waitlist_offer"
 # MariaDB/MySQL errors that mean "another transaction wanted the same rows": deadlock, lock wait
 # timeout, and the savepoint a deadlock rollback took with it.
 _CONTENTION_CODES = {1213, 1205, 1305}
+
+
+def check_instant(value: datetime, name: str) -> datetime:
+    """``value`` in UTC when it lies in the instants the appointment book takes at all (from
+    ``schemas.EARLIEST_INSTANT`` to before ``LATEST_INSTANT``: 1900 to 2200); else 400
+    ``date_out_of_range``. Every instant handed in (natively or by the FHIR facade) passes here
+    first: arithmetic on the year 1 or 9999 would overflow."""
+    try:
+        utc: datetime | None = value.astimezone(UTC)
+    except OverflowError:  # the year 1 or 9999 in another zone is before or after any UTC instant
+        utc = None
+    if utc is None or not s.EARLIEST_INSTANT <= utc < s.LATEST_INSTANT:
+        raise BadRequest(
+            f"{name} must be between {s.EARLIEST_INSTANT.year} and {s.LATEST_INSTANT.year} (UTC)",
+            code="date_out_of_range",
+            details={
+                "field": name,
+                "earliest": s.EARLIEST_INSTANT.isoformat(),
+                "before": s.LATEST_INSTANT.isoformat(),
+            },
+        )
+    return utc
+
+
+def _horizon(now: datetime) -> datetime:
+    """The latest instant a booking may start before (``schemas.BOOKING_HORIZON_DAYS`` ahead)."""
+    return now + timedelta(days=s.BOOKING_HORIZON_DAYS)
+
+
+def _cursor_key(settings: Settings) -> bytes:
+    return hashlib.sha256(b"hospital-hub/slot-cursor/v1:" + settings.secret_key.encode()).digest()
+
+
+def _cursor_scope(type_id: uuid.UUID, staff_id: uuid.UUID | None, department_id: uuid.UUID | None) -> str:
+    return f"{type_id}|{staff_id or '-'}|{department_id or '-'}"
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -391,16 +431,19 @@ async def search_slots(
     _require(session, principal, Perm.APPOINTMENTS_READ, Perm.SELF_SERVICE)
     tz = zone(settings)
     now = now or utcnow()
-    window_start = (start or now).astimezone(UTC)
-    window_end = (end or window_start + timedelta(days=DEFAULT_WINDOW_DAYS)).astimezone(UTC)
+    window_start = check_instant(start, "start") if start is not None else now
+    window_end = (
+        check_instant(end, "end") if end is not None else window_start + timedelta(days=DEFAULT_WINDOW_DAYS)
+    )
     if window_end <= window_start:
         raise BadRequest("end must be after start", code="invalid_window")
     if window_end - window_start > timedelta(days=MAX_WINDOW_DAYS):
         raise BadRequest(f"Search at most {MAX_WINDOW_DAYS} days at a time", code="window_too_long")
     position: tuple[datetime, uuid.UUID] | None = None
+    scope_key = _cursor_scope(type_id, staff_id, department_id)
     if cursor is not None:
         try:
-            position = sl.decode_cursor(cursor)
+            position = sl.decode_cursor(cursor, key=_cursor_key(settings), scope=scope_key)
         except ValueError as exc:
             raise BadRequest("The cursor is not one this search returned", code="invalid_cursor") from exc
     kind = await _active_type(session, type_id)
@@ -415,21 +458,31 @@ async def search_slots(
         members = await staff.department_staff_ids(session, department_id)
         scope = [m for m in members if scope is None or m in scope]
     effective_start = max(window_start, position[0]) if position else window_start
-    days = sl.local_days(effective_start, window_end, tz)
+    # Nothing past the booking horizon is offered; a cursor past the window's end ends the search.
+    search_end = min(window_end, _horizon(now))
+    if effective_start >= search_end:
+        return s.SlotPage(
+            items=[],
+            next_cursor=None,
+            timezone=settings.facility_timezone,
+            window_start=window_start,
+            window_end=window_end,
+        )
+    days = sl.local_days(effective_start, search_end, tz)
     hours = await _weekly_hours(session, kind, scope, days[0], days[-1])
     staff_ids = sorted({h.staff_id for h in hours if h.admits}, key=str)
     facts = await staff.eligibility(session, staff_ids)
     hours = [h for h in hours if h.staff_id in facts]
     staff_ids = [sid for sid in staff_ids if sid in facts]
     await expire_offers(
-        session, settings, now=now, staff_ids=staff_ids, start=effective_start, end=window_end + duration
+        session, settings, now=now, staff_ids=staff_ids, start=effective_start, end=search_end + duration
     )
 
     found: list[sl.Slot] = []
     for offset in range(0, len(days), CHUNK_DAYS):
         chunk = days[offset : offset + CHUNK_DAYS]
         chunk_start = max(effective_start, _day_start(chunk[0], tz))
-        chunk_end = min(window_end, _day_start(chunk[-1] + timedelta(days=1), tz))
+        chunk_end = min(search_end, _day_start(chunk[-1] + timedelta(days=1), tz))
         if chunk_end <= chunk_start or not staff_ids:
             continue
         busy = await _busy(session, staff_ids, chunk_start, chunk_end + duration)
@@ -460,7 +513,11 @@ async def search_slots(
             )
             for slot in page
         ],
-        next_cursor=sl.encode_cursor(page[-1]) if len(found) > limit else None,
+        next_cursor=(
+            sl.encode_cursor(page[-1], key=_cursor_key(settings), scope=scope_key)
+            if len(found) > limit
+            else None
+        ),
         timezone=settings.facility_timezone,
         window_start=window_start,
         window_end=window_end,
@@ -477,23 +534,55 @@ async def _check_slot(
     now: datetime,
 ) -> datetime:
     """Refuse unless [start, start + duration) is a slot of the clinician's weekly hours on a
-    day they may be booked, clear of leave; returns the end. Bookings are not looked at."""
-    start = start.astimezone(UTC)
+    day they may be booked, clear of leave; returns the end. Bookings are not looked at.
+
+    A start in the clinician's hours but off the type's grid (a 20-minute type at 10:30 when
+    its slots start 10:20 and 10:40) is ``not_a_slot``, naming the nearest starts; a start
+    outside the hours is ``outside_hours``."""
+    start = check_instant(start, "start")
     if start <= now:
         raise BadRequest("That time is in the past", code="in_past")
-    end = start + _duration(kind)
+    if start >= _horizon(now):
+        raise BadRequest(
+            f"Appointments can be booked at most {s.BOOKING_HORIZON_DAYS} days ahead",
+            code="too_far_ahead",
+            details={"horizon_days": s.BOOKING_HORIZON_DAYS, "latest": _horizon(now).isoformat()},
+        )
+    duration = _duration(kind)
+    end = start + duration
     tz = zone(settings)
     await staff.booking_problem(session, staff_id, start, end, tz=tz)
     day = start.astimezone(tz).date()
     hours = await _weekly_hours(session, kind, [staff_id], day, day)
-    offered = {slot.start for slot in sl.candidate_slots(hours, [day], _duration(kind), tz)}
-    if start not in offered or not sl.aligned(start):
+    grid = sorted({x.start for x in sl.candidate_slots(hours, [day], duration, tz) if sl.aligned(x.start)})
+    if start in grid:
+        return end
+    details: dict[str, Any] = {
+        "staff_id": str(staff_id),
+        "start": start.isoformat(),
+        "local_start": _local(start, tz),
+    }
+    sessions = [sl.session_bounds(h, day, tz) for h in hours if h.admits and h.applies_on(day)]
+    if grid and any(b is not None and b[0] <= start < b[1] for b in sessions):
+        at = bisect.bisect_left(grid, start)
+        nearest = grid[max(at - 1, 0) : at + 1]
+        details |= {
+            "nearest": [x.isoformat() for x in nearest],
+            "nearest_local": [_local(x, tz) for x in nearest],
+        }
+        names = " and ".join(f"{x.astimezone(tz):%H:%M}" for x in nearest)
         raise BadRequest(
-            "That time is not a slot of the clinician's hours for this appointment type",
-            code="outside_hours",
-            details={"staff_id": str(staff_id), "start": start.isoformat(), "local_start": _local(start, tz)},
+            f"{start.astimezone(tz):%H:%M} is not the start of a {kind.duration_minutes}-minute slot of"
+            f" this type; the nearest {'is' if len(nearest) == 1 else 'are'} {names}"
+            f" ({settings.facility_timezone})",
+            code="not_a_slot",
+            details=details,
         )
-    return end
+    raise BadRequest(
+        "That time is not a slot of the clinician's hours for this appointment type",
+        code="outside_hours",
+        details=details,
+    )
 
 
 # --- locks ------------------------------------------------------------------------------------
@@ -669,6 +758,8 @@ async def list_appointments(
             if patient_id is None:
                 return [], 0
         repo.authorize(session, principal, patient_id, Access.READ, not_found="patient_not_found")
+    start = check_instant(start, "start") if start is not None else None
+    end = check_instant(end, "end") if end is not None else None
     if start is not None and end is not None and end <= start:
         raise BadRequest("end must be after start", code="invalid_window")
     rows, total = await repo.search_appointments(
@@ -695,9 +786,34 @@ async def list_appointments(
 # --- notifications ----------------------------------------------------------------------------
 
 
+def _organizer(settings: Settings) -> ical.Party | None:
+    """The ORGANIZER of the .ics we e-mail: the notifications' sender (a name and address)."""
+    try:
+        return ical.Party.from_header(settings.notifications_from)
+    except ValueError:
+        return None
+
+
+def _attendee(email: str | None, name: str | None) -> tuple[ical.Party, ...]:
+    """The ATTENDEE of an .ics e-mailed to ``email`` (empty if it cannot be written as one)."""
+    address = notifications.normalize_address(email)
+    try:
+        return (ical.Party(address, name),) if address else ()
+    except ValueError:
+        return ()
+
+
 def _event(
-    appointment: Appointment, kind: AppointmentType, clinician: str, *, cancelled: bool = False
+    appointment: Appointment,
+    kind: AppointmentType,
+    clinician: str,
+    *,
+    cancelled: bool = False,
+    organizer: ical.Party | None = None,
+    attendees: tuple[ical.Party, ...] = (),
 ) -> ical.CalendarEvent:
+    """The patient's copy of the appointment; e-mailed (iTIP) with the organizer and the patient
+    as attendee, so a client applies the update or the cancellation (RFC 5546)."""
     video = appointment.mode == "video"
     return ical.CalendarEvent(
         uid=f"appointment-{appointment.id}",
@@ -713,6 +829,8 @@ def _event(
         status="CANCELLED" if cancelled else "CONFIRMED",
         sequence=appointment.sequence,
         updated=utcnow(),
+        organizer=organizer,
+        attendees=attendees,
     )
 
 
@@ -743,6 +861,8 @@ async def _notify_patient(
     ref = related(appointment.id)
     name = contact.get("display_name") or None
     greeting = f"Dear {name}," if name else "Hello,"
+    # The .ics goes to the patient only, so it may name them (CN) as its attendee.
+    parties: dict[str, Any] = {"organizer": _organizer(settings), "attendees": _attendee(email, name)}
     where = (
         "This is a video consultation: join it from the patient portal a few minutes before the start."
         if appointment.mode == "video"
@@ -765,7 +885,9 @@ async def _notify_patient(
                 notifications.Attachment(
                     "appointment.ics",
                     "text/calendar; method=REQUEST; charset=utf-8",
-                    ical.calendar_bytes([_event(appointment, kind, clinician_name)], method="REQUEST"),
+                    ical.calendar_bytes(
+                        [_event(appointment, kind, clinician_name, **parties)], method="REQUEST"
+                    ),
                 )
             ],
             related=ref,
@@ -802,7 +924,8 @@ async def _notify_patient(
                     "appointment.ics",
                     "text/calendar; method=CANCEL; charset=utf-8",
                     ical.calendar_bytes(
-                        [_event(appointment, kind, clinician_name, cancelled=True)], method="CANCEL"
+                        [_event(appointment, kind, clinician_name, cancelled=True, **parties)],
+                        method="CANCEL",
                     ),
                 )
             ],
@@ -1006,7 +1129,7 @@ async def book(
     now = now or utcnow()
     patient_id, contact = await _bookable_patient(session, principal, data.patient_id)
     kind = await _active_type(session, data.type_id)
-    start = data.start.astimezone(UTC)
+    start = check_instant(data.start, "start")
     end = await _check_slot(session, kind, data.staff_id, start, settings=settings, now=now)
     await expire_offers(session, settings, now=now, staff_ids=[data.staff_id], start=start, end=end)
     await _refuse_overlaps(session, staff_id=data.staff_id, patient_id=patient_id, start=start, end=end)
@@ -1113,7 +1236,7 @@ async def reschedule(
     overridden = _check_cutoff(appointment, principal, data.reason, settings=settings, now=now)
     kind = await repo.get_type(session, appointment.type_id)
     staff_id = data.staff_id or appointment.staff_id
-    start = data.start.astimezone(UTC)
+    start = check_instant(data.start, "start")
     if start == appointment.start_at and staff_id == appointment.staff_id:
         return appointment
     end = await _check_slot(session, kind, staff_id, start, settings=settings, now=now)
@@ -1367,43 +1490,115 @@ async def add_to_waitlist(
     settings: Settings,
     now: datetime | None = None,
 ) -> WaitlistEntry:
+    """Put a patient on the waitlist. One live (waiting or offered) entry per patient and
+    criteria: the same again is 409 ``already_waiting`` (the database decides under
+    concurrency). With ``replaces_appointment_id`` (the patient's own booked, future
+    appointment of the same type) only earlier slots are offered, and accepting one cancels it."""
     now = now or utcnow()
     patient_id, _ = await _bookable_patient(session, principal, data.patient_id)
     await _active_type(session, data.type_id)
     today = now.astimezone(zone(settings)).date()
     if data.latest < today:
         raise BadRequest("The dates are in the past", code="in_past")
+    last_day = _horizon(now).astimezone(zone(settings)).date()
+    if data.latest > last_day:
+        raise BadRequest(
+            f"Appointments can be booked at most {s.BOOKING_HORIZON_DAYS} days ahead: wait until"
+            f" {last_day.isoformat()} at the latest",
+            code="too_far_ahead",
+            details={"horizon_days": s.BOOKING_HORIZON_DAYS, "latest": last_day.isoformat()},
+        )
     if data.staff_id is not None and data.staff_id not in await staff.staff_summaries(
         session, [data.staff_id]
     ):
         raise NotFound("Staff member not found", code="staff_not_found")
+    if data.replaces_appointment_id is not None:
+        await _check_replaceable(session, principal, data, patient_id, now=now)
+    earliest = max(data.earliest, today)
+    key = _live_key(patient_id, data, earliest)
+    await _refuse_already_waiting(session, key)
     entry = WaitlistEntry(
         patient_id=patient_id,
         type_id=data.type_id,
         staff_id=data.staff_id,
         department_id=data.department_id,
-        earliest=max(data.earliest, today),
+        earliest=earliest,
         latest=data.latest,
         status=WAITING,
         note=data.note,
         created_by=principal.user_id,
         created_at=now,
+        replaces_appointment_id=data.replaces_appointment_id,
+        live_key=key,
     )
     try:
         async with session.begin_nested():
             session.add(entry)
             await session.flush()
-    except IntegrityError as exc:  # the only reference not checked above
+    except IntegrityError as exc:  # a twin committed meanwhile, or the department reference
+        await _refuse_already_waiting(session, key, locking=True)
         raise NotFound("Department not found", code="department_not_found") from exc
+    details = {"type_id": str(entry.type_id), "earliest": str(entry.earliest), "latest": str(entry.latest)}
+    if entry.replaces_appointment_id is not None:
+        details["replaces_appointment_id"] = str(entry.replaces_appointment_id)
     audit.record(
         session,
         action="appointment.waitlist_add",
         resource_type="WaitlistEntry",
         resource_id=entry.id,
         patient_id=patient_id,
-        details={"type_id": str(entry.type_id), "earliest": str(entry.earliest), "latest": str(entry.latest)},
+        details=details,
     )
     return entry
+
+
+def _live_key(patient_id: uuid.UUID, data: s.WaitlistCreate, earliest: date) -> str:
+    """The digest of a waitlist wish: who, which type, with whom or where, between which days."""
+    parts = (patient_id, data.type_id, data.staff_id, data.department_id, earliest, data.latest)
+    return hashlib.sha256("|".join("-" if p is None else str(p) for p in parts).encode()).hexdigest()
+
+
+async def _refuse_already_waiting(session: AsyncSession, key: str, *, locking: bool = False) -> None:
+    """409 ``already_waiting`` when a live entry has the same wish. ``locking``: read the latest
+    committed row (after losing a race, the transaction's own snapshot may predate the twin)."""
+    twin = await repo.live_waitlist_entry(session, key, latest=locking)
+    if twin is not None:
+        raise Conflict(
+            f"The patient is already waiting for this ({twin.status})",
+            code="already_waiting",
+            details={"waitlist_entry_id": str(twin.id), "status": twin.status},
+        )
+
+
+async def _check_replaceable(
+    session: AsyncSession,
+    principal: Principal,
+    data: s.WaitlistCreate,
+    patient_id: uuid.UUID,
+    *,
+    now: datetime,
+) -> None:
+    """The appointment a waitlist entry would replace: the patient's own, booked, still to come,
+    of the type waited for. Another patient's is 404 to a patient, as everywhere."""
+    assert data.replaces_appointment_id is not None
+    replaced = await repo.get_appointment(session, data.replaces_appointment_id)
+    repo.authorize(session, principal, replaced.patient_id, Access.WRITE, resource_id=replaced.id)
+    if replaced.patient_id != patient_id:
+        raise BadRequest(
+            "The appointment to replace is another patient's", code="replacement_patient_mismatch"
+        )
+    if replaced.status != BOOKED or replaced.start_at <= now:
+        raise Conflict(
+            "Only a booked appointment still to come can be replaced",
+            code="replacement_not_booked",
+            details={"status": replaced.status},
+        )
+    if replaced.type_id != data.type_id:
+        raise BadRequest(
+            "The appointment to replace is of another type than the one waited for",
+            code="replacement_type_mismatch",
+            details={"type_id": str(replaced.type_id)},
+        )
 
 
 async def list_waitlist(
@@ -1449,8 +1644,9 @@ async def list_waitlist(
 async def offered_appointments(
     session: AsyncSession, entry_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, uuid.UUID]:
-    """The live offer (appointment id) of each of these waitlist entries that has one."""
-    return await repo.offers_for_entries(session, entry_ids)
+    """The appointment each of these waitlist entries was offered, while it holds the time (a
+    live offer, or the booking an accepted one became)."""
+    return await repo.entry_appointments(session, entry_ids)
 
 
 async def remove_from_waitlist(
@@ -1488,6 +1684,7 @@ async def remove_from_waitlist(
             details={"status": entry.status},
         )
     entry.status = WL_CANCELLED
+    entry.live_key = None
     await session.flush()
     audit.record(
         session,
@@ -1507,7 +1704,9 @@ async def accept(
     settings: Settings,
     now: datetime | None = None,
 ) -> Appointment:
-    """Take up a waitlist offer: the held slot becomes the patient's booking."""
+    """Take up a waitlist offer: the held slot becomes the patient's booking. When the entry
+    replaces a later appointment of the patient's, that one is cancelled in the same transaction
+    (its locks released, the patient sent its cancellation, its time offered on)."""
     now = now or utcnow()
     appointment = await _for_change(session, principal, appointment_id)
     if appointment.status != OFFERED:
@@ -1522,6 +1721,7 @@ async def accept(
     if appointment.mode == "video" and appointment.room_id is None:
         appointment.room_id = secrets.token_urlsafe(ROOM_BYTES)
     await session.flush()
+    entry: WaitlistEntry | None = None
     if appointment.waitlist_entry_id is not None:
         entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
         await repo.claim_waitlist_entry(session, entry, WL_OFFERED, WL_BOOKED)
@@ -1532,6 +1732,8 @@ async def accept(
     details |= await _notify_patient(session, appointment, kind, settings=settings, now=now, what="booked")
     if appointment.booked_online:
         details |= await _notify_clinician(session, appointment, kind, settings=settings, what="booked")
+    if entry is not None and entry.replaces_appointment_id is not None:
+        details["replaces_appointment_id"] = str(entry.replaces_appointment_id)
     audit.record(
         session,
         action="appointment.offer_accept",
@@ -1540,7 +1742,63 @@ async def accept(
         patient_id=appointment.patient_id,
         details=details,
     )
+    if entry is not None and entry.replaces_appointment_id is not None:
+        await _cancel_replaced(
+            session, principal, entry.replaces_appointment_id, appointment, settings=settings, now=now
+        )
     return appointment
+
+
+async def _cancel_replaced(
+    session: AsyncSession,
+    principal: Principal,
+    replaced_id: uuid.UUID,
+    replacement: Appointment,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Cancel the appointment an accepted waitlist offer replaces, as a cancellation would (no
+    cut-off: the clinic gets its time back earlier than it gives it), if it is still the
+    patient's booked one; then offer its time to the next person waiting."""
+    old = await repo.get_appointment(session, replaced_id, for_update=True)
+    if old.status != BOOKED or old.patient_id != replacement.patient_id:
+        return
+    kind = await repo.get_type(session, old.type_id)
+    await _close(
+        session, old, principal_id=principal.user_id, reason="replaced by an earlier appointment", now=now
+    )
+    if old.waitlist_entry_id is not None:
+        prior = await repo.get_waitlist_entry(session, old.waitlist_entry_id)
+        await repo.claim_waitlist_entry(session, prior, WL_BOOKED, WL_CANCELLED)
+    details: dict[str, Any] = {
+        "staff_id": str(old.staff_id),
+        "start": old.start_at.isoformat(),
+        "replaced_by": str(replacement.id),
+        "by_patient": _online(principal),
+    }
+    if old.start_at > now:
+        details |= await _notify_patient(session, old, kind, settings=settings, now=now, what="cancelled")
+        if _online(principal):
+            details |= await _withdraw_from_clinician(
+                session,
+                old,
+                kind,
+                staff_id=old.staff_id,
+                start=old.start_at,
+                end=old.end_at,
+                settings=settings,
+                what="cancelled",
+            )
+    audit.record(
+        session,
+        action="appointment.cancel",
+        resource_type=APPOINTMENT,
+        resource_id=old.id,
+        patient_id=old.patient_id,
+        details=details,
+    )
+    await _offer_freed(session, kind, old.staff_id, old.start_at, old.end_at, settings=settings, now=now)
 
 
 async def decline(
@@ -1647,7 +1905,8 @@ async def _offer_freed(
 ) -> Appointment | None:
     """Offer the freed time [start, end) with ``staff_id`` to the first matching waiting entry:
     same clinician or department if the entry names one, the day within its dates, its type's
-    slot starting at ``start`` in the clinician's hours and fitting in the freed time."""
+    slot starting at ``start`` in the clinician's hours and fitting in the freed time, and
+    earlier than the appointment the entry would replace (while that one is booked)."""
     if start <= now:
         return None
     tz = zone(settings)
@@ -1676,6 +1935,10 @@ async def _offer_freed(
                     await staff.department_staff_ids(session, entry.department_id)
                 )
             if staff_id not in departments[entry.department_id]:
+                continue
+        if entry.replaces_appointment_id is not None:
+            replaced = await repo.get_appointment(session, entry.replaces_appointment_id)
+            if replaced.status == BOOKED and start >= replaced.start_at:
                 continue
         try:
             await _check_slot(session, kind, staff_id, start, settings=settings, now=now)
@@ -1851,8 +2114,8 @@ async def slot_status(
     """The state of one computed slot (the FHIR Slot read). None when the clinician's weekly
     hours do not offer ``type_id`` at ``start`` (no such slot); else the type and one of "free"
     (what the slot search would offer), "busy" (an appointment holds the time),
-    "busy-tentative" (held for a waitlist offer) or "busy-unavailable" (past, leave, the type
-    retired, or the clinician not bookable that day)."""
+    "busy-tentative" (held for a waitlist offer) or "busy-unavailable" (past, beyond the booking
+    horizon, leave, the type retired, or the clinician not bookable that day)."""
     _require(session, principal, Perm.APPOINTMENTS_READ, Perm.SELF_SERVICE)
     now = now or utcnow()
     kind = (await repo.types_by_id(session, [type_id])).get(type_id)
@@ -1860,7 +2123,10 @@ async def slot_status(
     if kind is None or facts is None:
         return None
     tz = zone(settings)
-    start = start.astimezone(UTC)
+    try:
+        start = check_instant(start, "start")
+    except BadRequest:
+        return None
     end = start + _duration(kind)
     day = start.astimezone(tz).date()
     hours = await _weekly_hours(session, kind, [staff_id], day, day)
@@ -1872,7 +2138,7 @@ async def slot_status(
     held = await repo.occupying(session, staff_ids=[staff_id], start=start, end=end)
     if held:
         return kind, "busy-tentative" if all(a.status == OFFERED for a in held) else "busy"
-    if start < now or not kind.active or not facts.bookable_on(day):
+    if start < now or start >= _horizon(now) or not kind.active or not facts.bookable_on(day):
         return kind, "busy-unavailable"
     if (await staff.unavailable_intervals(session, [staff_id], start, end)).get(staff_id):
         return kind, "busy-unavailable"

@@ -20,7 +20,11 @@ same time never offer it twice.
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
+import hashlib
+import hmac
+import struct
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -178,23 +182,46 @@ def granules(start: datetime, end: datetime) -> list[datetime]:
 
 # --- cursors ---------------------------------------------------------------------------------
 
+# A cursor is the last slot of a page (its start in whole seconds since the epoch, its staff id)
+# and a MAC over that and the search it came from, base64url: only a cursor this server issued
+# for this search decodes, so a forged or altered one is refused instead of read.
+_CURSOR = struct.Struct(">q16s")
+_MAC_BYTES = 16
+_CURSOR_LENGTH = len(base64.urlsafe_b64encode(bytes(_CURSOR.size + _MAC_BYTES)).rstrip(b"="))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-def encode_cursor(slot: Slot) -> str:
-    raw = f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+def _mac(key: bytes, scope: str, payload: bytes) -> bytes:
+    return hmac.new(key, b"slot-cursor|" + scope.encode() + b"|" + payload, hashlib.sha256).digest()[
+        :_MAC_BYTES
+    ]
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """(start, staff id) of the last slot of the previous page; ValueError if malformed."""
+def encode_cursor(slot: Slot, *, key: bytes, scope: str) -> str:
+    """The cursor after ``slot`` for the search ``scope`` (what it searched: type, clinicians)."""
+    seconds = int((slot.start.astimezone(UTC) - _EPOCH).total_seconds())
+    payload = _CURSOR.pack(seconds, slot.staff_id.bytes)
+    return base64.urlsafe_b64encode(payload + _mac(key, scope, payload)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, key: bytes, scope: str) -> tuple[datetime, uuid.UUID]:
+    """(start, staff id) of the last slot of the previous page; ValueError unless ``cursor`` is
+    one :func:`encode_cursor` made with this key for this scope."""
+    if len(cursor) != _CURSOR_LENGTH or not cursor.isascii():
+        raise ValueError("malformed cursor")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, staff = raw.partition("|")
-        start = datetime.fromisoformat(when)
-        if start.tzinfo is None:
-            raise ValueError("naive")
-        return start.astimezone(UTC), uuid.UUID(staff)
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, binascii.Error) as exc:
         raise ValueError("malformed cursor") from exc
+    payload, mac = raw[: _CURSOR.size], raw[_CURSOR.size :]
+    if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(key, scope, payload)):
+        raise ValueError("not a cursor of this search")
+    seconds, staff = _CURSOR.unpack(payload)
+    try:
+        start = _EPOCH + timedelta(seconds=seconds)
+    except OverflowError as exc:
+        raise ValueError("malformed cursor") from exc
+    return start, uuid.UUID(bytes=staff)
 
 
 def after_cursor(slot: Slot, cursor: tuple[datetime, uuid.UUID] | None) -> bool:

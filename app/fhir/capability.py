@@ -149,8 +149,10 @@ def _scheduling_resources() -> list[dict[str, Any]]:
             "Slots are computed from weekly hours, leave and bookings (none are stored): ids are"
             " derived from (clinician, appointment type, start), so a slot keeps its id from one"
             " search to the next; one the hours no longer offer reads 404. Search lists free"
-            " slots only (busy ones are omitted); it needs schedule or service-type and a bounded"
-            f" start range (at most {_max_window_days()} days), refused with 400 otherwise; past"
+            " slots only (busy ones are omitted); it needs schedule or service-type and a start"
+            " range: a lower bound alone searches 14 days from it (page on with the next links),"
+            f" or both bounds at most {_max_window_days()} days apart; refused with 400 otherwise;"
+            " dates between 1900 and 2200; past"
             f" slots are never listed; paging goes at most {sch.MAX_SLOT_DEPTH} slots deep and a page"
             " that is not the last carries no total. Read answers the slot's current status: free,"
             " busy, busy-tentative (held for a waitlist offer) or busy-unavailable.",
@@ -166,7 +168,8 @@ def _scheduling_resources() -> list[dict[str, Any]]:
             " appointments:write); start/end and a Practitioner participant, if sent, must be the"
             " slot's; reasonCode text (or comment) is the reason. Booking is atomic: a slot taken"
             " meanwhile is a 409 OperationOutcome (code slot_taken), the patient busy elsewhere 409"
-            " patient_busy; a past slot 400 in_past, no longer offered 400 outside_hours. An"
+            " patient_busy; a past slot 400 in_past, one more than two years ahead 400"
+            " too_far_ahead, one no longer offered 400 outside_hours. An"
             " Idempotency-Key header makes retries safe. Changes (reschedule, cancel, check-in)"
             " go through the native API /api/appointments.",
         ),

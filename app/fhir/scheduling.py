@@ -7,10 +7,15 @@ service's refusals keep their status and ``code`` (409 ``slot_taken`` when a slo
 taken, 400 ``in_past`` / ``outside_hours``, 409 ``licence_expired``, ...), as OperationOutcomes.
 
 Slots are computed, never stored (see ``app.fhir.mappers.scheduling`` for the derived ids), so a
-Slot search is always scoped (a schedule or a service type) and bounded (a start range the
-service accepts, at most ``MAX_WINDOW_DAYS`` days), and answers free slots only. Paging is the
-house's ``_count``/``_offset``; a page that is not the last carries no ``total`` (counting every
-free slot of a long window would mean computing them all), only a ``next`` link.
+Slot search is always scoped (a schedule or a service type) and bounded: a start range the
+service accepts, at most ``MAX_WINDOW_DAYS`` days; a lower bound alone (``start=ge...``, the
+usual client's question) means the native search's default window, ``DEFAULT_WINDOW_DAYS`` (14)
+days from it. It answers free slots only. Paging is the house's ``_count``/``_offset``; a page
+that is not the last carries no ``total`` (counting every free slot of a long window would mean
+computing them all), only a ``next`` link.
+
+Dates in searches lie between 1900 and 2200, as everywhere in the appointment book: others are a
+400 ``date_out_of_range`` OperationOutcome.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from app.appointments.models import AppointmentType
 from app.appointments.repository import Access
 from app.config import Settings
 from app.deps import Principal, PrincipalDep, SessionDep, SettingsDep
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.fhir import search as fs
 from app.fhir.mappers import base as mb
 from app.fhir.mappers import scheduling as sm
@@ -58,8 +63,10 @@ SLOT_PARAMS: dict[str, tuple[str, str]] = {
     ),
     "start": (
         "date",
-        "Required, with a lower (ge/gt) and an upper (le/lt) bound, or eq a day: at most"
-        f" {appointments.MAX_WINDOW_DAYS} days; past slots are never offered",
+        "Required: a lower bound (ge/gt) and an upper one (le/lt), at most"
+        f" {appointments.MAX_WINDOW_DAYS} days apart, or eq a day, or a lower bound alone, which"
+        f" searches {appointments.DEFAULT_WINDOW_DAYS} days from it (follow the next links); past"
+        " slots are never offered; dates between 1900 and 2200",
     ),
     "status": ("token", "free (the default and the only value: busy slots are not listed)"),
 }
@@ -69,8 +76,8 @@ APPOINTMENT_PARAMS: dict[str, tuple[str, str]] = {
     "actor": ("reference", "Patient/{id} or Practitioner/{id}"),
     "date": (
         "date",
-        "ge/gt/le/lt/eq; YYYY, YYYY-MM, YYYY-MM-DD or dateTime. Matches appointments overlapping the"
-        " range (ge: ending after, le: starting before); repeat to AND",
+        "ge/gt/le/lt/eq; YYYY, YYYY-MM, YYYY-MM-DD or dateTime, between 1900 and 2200. Matches"
+        " appointments overlapping the range (ge: ending after, le: starting before); repeat to AND",
     ),
     "status": (
         "token",
@@ -193,21 +200,55 @@ async def read_schedule(
     return FHIRResponse(sm.schedule_to_fhir(rows[0], settings.facility_timezone))
 
 
+# --- dates ---------------------------------------------------------------------------------
+
+
+def _out_of_range(name: str) -> BadRequest:
+    return fs.bad(
+        f"{name}: dates must be between {aps.EARLIEST_INSTANT.year} and {aps.LATEST_INSTANT.year}",
+        code="date_out_of_range",
+    )
+
+
+def _dates(values: Sequence[str], name: str) -> dict[str, datetime]:
+    """``fs.date_filters`` for the scheduling searches, held to the appointment book's range of
+    instants (1900 to 2200) before any arithmetic on them can overflow."""
+    for value in values:
+        raw = value[2:] if value[:2] in ("eq", "ge", "le", "gt", "lt") else value
+        if raw[:4].isdigit() and not aps.EARLIEST_INSTANT.year <= int(raw[:4]) < aps.LATEST_INSTANT.year:
+            raise _out_of_range(name)
+    try:
+        bounds = fs.date_filters(values, name, name)
+    except OverflowError as exc:  # e.g. the last day of 2199 in a zone far behind UTC
+        raise _out_of_range(name) from exc
+    if any(not aps.EARLIEST_INSTANT <= v < aps.LATEST_INSTANT for v in bounds.values()):
+        raise _out_of_range(name)
+    return bounds
+
+
 # --- Slot ----------------------------------------------------------------------------------
 
 
 def _slot_window(params: QueryParams) -> tuple[datetime, datetime]:
+    """The start range of a Slot search: both bounds, or a lower one alone (then the native
+    search's default window from it)."""
     values = params.getlist("start")
     why = (
-        "free slots are computed from clinicians' weekly hours, so a search needs a bounded start range,"
-        f" at most {appointments.MAX_WINDOW_DAYS} days: e.g. start=ge2026-03-02&start=lt2026-03-09"
+        "free slots are computed from clinicians' weekly hours, so a search needs a start range:"
+        f" a lower bound (then {appointments.DEFAULT_WINDOW_DAYS} days from it) or both bounds, at"
+        f" most {appointments.MAX_WINDOW_DAYS} days apart: e.g. start=ge2026-03-02 or"
+        " start=ge2026-03-02&start=lt2026-03-09"
     )
     if not values:
-        raise fs.bad(f"Slot search needs start: {why}", code="unbounded_search")
-    bounds = fs.date_filters(values, "start", "start")
-    if "start__ge" not in bounds or "start__le" not in bounds:
-        raise fs.bad(f"start needs both a lower and an upper bound: {why}", code="unbounded_search")
-    low, high = bounds["start__ge"], bounds["start__le"] + timedelta(microseconds=1)
+        raise fs.bad(f"Slot search needs a bounded start range: {why}", code="unbounded_search")
+    bounds = _dates(values, "start")
+    if "start__ge" not in bounds:
+        raise fs.bad(f"start needs a lower bound (ge or gt): {why}", code="unbounded_search")
+    low = bounds["start__ge"]
+    if "start__le" in bounds:
+        high = bounds["start__le"] + timedelta(microseconds=1)
+    else:
+        high = low + timedelta(days=appointments.DEFAULT_WINDOW_DAYS)
     if high <= low:
         raise fs.bad(
             "The start range is empty (its upper bound is before its lower one)", code="invalid_window"
@@ -356,7 +397,7 @@ async def search_appointments(
             name = kind.lower()
         target = patients if name == "patient" else staff
         target.add(_reference(value, "Patient" if name == "patient" else "Practitioner"))
-    dates = fs.date_filters(params.getlist("date"), "date", "date")
+    dates = _dates(params.getlist("date"), "date")
     end = dates.get("date__le")
     status = fs.single(params, "status")
     statuses = _statuses(status) if status is not None else None

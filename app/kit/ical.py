@@ -3,21 +3,61 @@
 Times go out in UTC (``DTSTART:20261207T090000Z``): every client renders them in its own zone,
 and no VTIMEZONE block can drift from the IANA rules. UIDs are stable per event, and SEQUENCE
 rises with each change, so calendar clients update an event instead of adding a second one.
+
+An e-mailed invitation or cancellation (iTIP, RFC 5546: ``METHOD:REQUEST`` / ``CANCEL``) must name
+its ORGANIZER and ATTENDEEs, or clients treat it as a stray copy and ignore a cancellation; give
+those events an ``organizer`` and ``attendees``. Subscribed feeds (no METHOD, or PUBLISH) name
+nobody.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Literal
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress, vText
 
 from app.kit.time import ensure_aware, utcnow
 
 PRODID = "-//Hospital Hub//Hospital Hub//EN"
 UID_DOMAIN = "hospital-hub"
+
+# A bare mail address: one "@", nothing that could end a property or a parameter (no spaces,
+# control characters, quotes, brackets, commas, semicolons or colons).
+_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f<>\"(),;:\\\[\]]+@[^@\s\x00-\x1f\x7f<>\"(),;:\\\[\]]+")
+_NOT_IN_CN = re.compile(r"[\x00-\x1f\x7f\"]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An iTIP ORGANIZER or ATTENDEE: a mail address and, optionally, a name (the CN)."""
+
+    email: str
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _ADDRESS.fullmatch(self.email):
+            raise ValueError(f"not a mail address: {self.email!r}")
+
+    @classmethod
+    def from_header(cls, value: str) -> Party:
+        """From an address header such as ``Hospital Hub <no-reply@hospital-hub.local>``."""
+        name, address = parseaddr(value)
+        return cls(address or value.strip(), name.strip() or None)
+
+    def to_ical(self, **params: str) -> vCalAddress:
+        address = vCalAddress(f"mailto:{self.email}")
+        # A parameter value cannot hold a double quote or a line break; the rest is quoted.
+        cn = " ".join(_NOT_IN_CN.sub(" ", self.name).split()) if self.name else ""
+        if cn:
+            address.params["CN"] = vText(cn)
+        for key, value in params.items():
+            address.params[key] = value
+        return address
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +71,9 @@ class CalendarEvent:
     status: Literal["CONFIRMED", "TENTATIVE", "CANCELLED"] = "CONFIRMED"
     sequence: int = 0
     updated: datetime | None = None
+    # iTIP messages only (see the module's docstring).
+    organizer: Party | None = None
+    attendees: tuple[Party, ...] = ()
 
 
 def _utc(value: datetime) -> datetime:
@@ -50,6 +93,15 @@ def to_vevent(item: CalendarEvent, *, stamp: datetime | None = None) -> Event:
         ev.add("location", item.location)
     ev.add("status", item.status)
     ev.add("sequence", item.sequence)
+    if item.organizer is not None:
+        ev.add("organizer", item.organizer.to_ical())
+    for attendee in item.attendees:
+        # The attendees are who the visit is for and booked it (or had it booked): accepted, and
+        # no reply is expected (the organizer's address does not read mail).
+        ev.add(
+            "attendee",
+            attendee.to_ical(CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT", PARTSTAT="ACCEPTED", RSVP="FALSE"),
+        )
     return ev
 
 

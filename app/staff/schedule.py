@@ -564,7 +564,9 @@ async def save_week(
     session: AsyncSession, principal: Principal, settings: Settings, data: s.RotaWeek
 ) -> s.RotaWeekResult:
     """A week of one department's rota in one go, all or nothing: when any shift breaks a rule,
-    nothing is saved and the error lists every broken rule per item (``details.items``)."""
+    nothing is saved and the error lists every broken rule per item (``details.items``: the first
+    ``MAX_REPORTED_ITEMS`` items, with ``total`` and ``truncated``; each clash list capped at
+    ``rules.MAX_LISTED`` with ``conflicts_total``)."""
     require(session, principal, Perm.ROTA_WRITE)
     tz = zone(settings)
     _check_day(data.week_start)

@@ -60,6 +60,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=True),
     sa.Column('created_by', sa.Uuid(), nullable=True),
+    sa.Column('replaces_appointment_id', sa.Uuid(), nullable=True),
+    sa.Column('live_key', sa.String(length=64), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('updated_at', app.db.UTCDateTime(), nullable=False),
@@ -68,7 +70,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_appointment_waitlist_patient_id_patients'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_members.id'], name=op.f('fk_appointment_waitlist_staff_id_staff_members'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['type_id'], ['appointment_types.id'], name=op.f('fk_appointment_waitlist_type_id_appointment_types')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_appointment_waitlist'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_appointment_waitlist')),
+    sa.UniqueConstraint('live_key', name=op.f('uq_appointment_waitlist_live_key'))
     )
     op.create_index(op.f('ix_appointment_waitlist_department_id'), 'appointment_waitlist', ['department_id'], unique=False)
     op.create_index('ix_appointment_waitlist_patient_id', 'appointment_waitlist', ['patient_id'], unique=False)
@@ -113,6 +116,9 @@ def upgrade() -> None:
     op.create_index('ix_appointments_start_at', 'appointments', ['start_at'], unique=False)
     op.create_index(op.f('ix_appointments_type_id'), 'appointments', ['type_id'], unique=False)
     op.create_index(op.f('ix_appointments_waitlist_entry_id'), 'appointments', ['waitlist_entry_id'], unique=False)
+    # The waitlist and the appointments refer to each other: this key comes after both tables.
+    with op.batch_alter_table('appointment_waitlist', schema=None) as batch_op:
+        batch_op.create_foreign_key(batch_op.f('fk_appointment_waitlist_replaces_appointment_id_appointments'), 'appointments', ['replaces_appointment_id'], ['id'], ondelete='SET NULL')
     op.create_table('appointment_locks',
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('resource_id', sa.Uuid(), nullable=False),
@@ -128,6 +134,11 @@ def downgrade() -> None:
     # Dropping a table drops its indexes; dropping an index a foreign key still uses first is
     # refused by MariaDB, so the tables go in reverse dependency order and nothing else.
     op.drop_table("appointment_locks")
+    # The waitlist and the appointments refer to each other: undo the later key first.
+    with op.batch_alter_table("appointment_waitlist", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_appointment_waitlist_replaces_appointment_id_appointments"), type_="foreignkey"
+        )
     op.drop_table("appointments")
     op.drop_table("appointment_waitlist")
     op.drop_table("appointment_hours")

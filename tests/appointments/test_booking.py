@@ -187,13 +187,13 @@ async def test_refusals_have_specific_codes_and_write_nothing(client, db):
             c.reception,
             booking(c, other["id"], next_local(4, "10:10")),
             400,
-            "outside_hours",
-        ),  # not on the grid
+            "not_a_slot",
+        ),  # in the hours, not on the type's grid
         (
             c.reception,
             booking(c, other["id"], next_local(4, "10:00") + timedelta(seconds=1)),
             400,
-            "outside_hours",
+            "not_a_slot",
         ),
         (c.reception, booking(c, other["id"], ten, staff_id=expired), 409, "licence_expired"),
         (c.reception, booking(c, other["id"], next_local(5, "10:00")), 409, "staff_on_leave"),

@@ -172,10 +172,17 @@ def test_granules_and_cursors():
         start + timedelta(minutes=m) for m in (0, 5, 10, 15)
     ]
     slot = sl.Slot(start=start, staff_id=uuid.uuid4(), end=start + timedelta(minutes=20))
-    assert sl.decode_cursor(sl.encode_cursor(slot)) == (slot.start, slot.staff_id)
-    for bad in ("", "!!!", "bm90LWEtY3Vyc29y", sl.encode_cursor(slot)[:-3]):
+    key, scope = b"k" * 32, "type|-|-"
+    cursor = sl.encode_cursor(slot, key=key, scope=scope)
+    assert sl.decode_cursor(cursor, key=key, scope=scope) == (slot.start, slot.staff_id)
+    flipped = cursor[:5] + ("A" if cursor[5] != "A" else "B") + cursor[6:]
+    for bad in ("", "!!!", "bm90LWEtY3Vyc29y", cursor[:-3], cursor + "A", flipped, "!" * len(cursor)):
         with pytest.raises(ValueError):
-            sl.decode_cursor(bad)
+            sl.decode_cursor(bad, key=key, scope=scope)
+    # Only for the key and the search it was made for.
+    for other_key, other_scope in ((b"x" * 32, scope), (key, "type|staff|-")):
+        with pytest.raises(ValueError):
+            sl.decode_cursor(cursor, key=other_key, scope=other_scope)
 
 
 async def _dst_setup(db):

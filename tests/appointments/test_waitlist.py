@@ -309,12 +309,18 @@ async def test_one_live_entry_per_patient_and_criteria(client, db):
         err = assert_error(again, 409, "already_waiting")
         assert err["details"]["waitlist_entry_id"] == first["id"]
     # An earliest date already past is stored as today, so asking from today is the same wish.
-    since = {**body, "earliest": str(next_local(-3, "12:00").date()), "latest": str(next_local(11, "12:00").date())}
+    since = {
+        **body,
+        "earliest": str(next_local(-3, "12:00").date()),
+        "latest": str(next_local(11, "12:00").date()),
+    }
     stored = await client.post("/api/appointments/waitlist", json=since, headers=me)
     assert stored.status_code == 201, stored.text
     assert stored.json()["earliest"] == str(next_local(0, "12:00").date())
     today = {**since, "earliest": stored.json()["earliest"]}
-    assert_error(await client.post("/api/appointments/waitlist", json=today, headers=me), 409, "already_waiting")
+    assert_error(
+        await client.post("/api/appointments/waitlist", json=today, headers=me), 409, "already_waiting"
+    )
     # Other criteria are another wish.
     other = await client.post(
         "/api/appointments/waitlist", json={**body, "latest": str(next_local(12, "12:00").date())}, headers=me
@@ -332,6 +338,8 @@ async def test_one_live_entry_per_patient_and_criteria(client, db):
 async def test_simultaneous_identical_joins_make_one_entry(fresh_database_url, broker):
     import asyncio
 
+    from app.appointments.models import WaitlistEntry
+    from tests.appointments.helpers import count
     from tests.patients.helpers import fresh_app
 
     async with fresh_app(fresh_database_url, broker) as (client, db):
@@ -343,11 +351,12 @@ async def test_simultaneous_identical_joins_make_one_entry(fresh_database_url, b
             "latest": str(next_local(9, "12:00").date()),
         }
         answers = await asyncio.gather(
-            *(client.post("/api/appointments/waitlist", json=body, headers=me) for _ in range(8))
+            *(client.post("/api/appointments/waitlist", json=body, headers=me) for _ in range(20))
         )
         statuses = sorted(r.status_code for r in answers)
-        assert statuses == [201] + [409] * 7, [r.text for r in answers]
+        assert statuses == [201] + [409] * 19, [r.text for r in answers]
         assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_waiting"}
+        assert await count(db, WaitlistEntry) == 1
 
 
 async def test_accepting_an_earlier_slot_cancels_the_appointment_it_replaces(client, db):
@@ -366,7 +375,9 @@ async def test_accepting_an_earlier_slot_cancels_the_appointment_it_replaces(cli
     # A slot later than the one to replace is no earlier slot: not offered to this entry.
     after = next_local(9, "10:00")
     other_h = (await make_patient(client, db, c.reception, email="o@example.org", family="Other"))[1]
-    later_held = (await client.post("/api/appointments", json=booking(c, None, after), headers=other_h)).json()
+    later_held = (
+        await client.post("/api/appointments", json=booking(c, None, after), headers=other_h)
+    ).json()
     await client.post(f"/api/appointments/{later_held['id']}/cancel", headers=other_h)
     assert (await _entry(client, c.reception, entry["id"]))["status"] == "waiting"
     assert (await _entry(client, c.reception, later_entry["id"]))["status"] == "offered"
@@ -411,7 +422,9 @@ async def test_the_appointment_to_replace_must_be_the_patients_own_booked_one_of
     c = await clinic(client, db)
     _p, me = await make_patient(client, db, c.reception)
     other, other_h = await make_patient(client, db, c.reception, email="o@example.org", family="Other")
-    mine = (await client.post("/api/appointments", json=booking(c, None, next_local(6, "10:00")), headers=me)).json()
+    mine = (
+        await client.post("/api/appointments", json=booking(c, None, next_local(6, "10:00")), headers=me)
+    ).json()
     video = (
         await client.post(
             "/api/appointments", json=booking(c, None, next_local(6, "12:00"), kind=c.video), headers=me
@@ -420,7 +433,9 @@ async def test_the_appointment_to_replace_must_be_the_patients_own_booked_one_of
     theirs = (
         await client.post("/api/appointments", json=booking(c, None, next_local(6, "11:00")), headers=other_h)
     ).json()
-    gone = (await client.post("/api/appointments", json=booking(c, None, next_local(7, "10:00")), headers=me)).json()
+    gone = (
+        await client.post("/api/appointments", json=booking(c, None, next_local(7, "10:00")), headers=me)
+    ).json()
     assert (await client.post(f"/api/appointments/{gone['id']}/cancel", headers=me)).status_code == 200
     body = {
         "type_id": c.consult["id"],
@@ -436,7 +451,9 @@ async def test_the_appointment_to_replace_must_be_the_patients_own_booked_one_of
     ):
         extra = {"patient_id": other["id"]} if headers is c.reception else {}
         r = await client.post(
-            "/api/appointments/waitlist", json={**body, **extra, "replaces_appointment_id": replaces}, headers=headers
+            "/api/appointments/waitlist",
+            json={**body, **extra, "replaces_appointment_id": replaces},
+            headers=headers,
         )
         assert_error(r, status, code)
     assert (await client.get("/api/appointments/waitlist", headers=me)).json()["total"] == 0
@@ -446,7 +463,11 @@ async def test_an_accepted_offer_keeps_its_appointment_id(client, db):
     c = await clinic(client, db)
     _holder, holder_h = await make_patient(client, db, c.reception, email="h@example.org")
     _w, waiting_h = await make_patient(client, db, c.reception, email="w@example.org", family="Waiting")
-    held = (await client.post("/api/appointments", json=booking(c, None, next_local(4, "10:00")), headers=holder_h)).json()
+    held = (
+        await client.post(
+            "/api/appointments", json=booking(c, None, next_local(4, "10:00")), headers=holder_h
+        )
+    ).json()
     entry = await _wait(client, waiting_h, c)
     await client.post(f"/api/appointments/{held['id']}/cancel", headers=holder_h)
     offer_id = (await _entry(client, waiting_h, entry["id"]))["offered_appointment_id"]

@@ -194,7 +194,7 @@ async def test_a_lower_bound_alone_searches_the_native_default_window(
     """The issue's own example: GET /fhir/Slot?schedule=...&status=free&start=ge..."""
     c = await clinic(client, db)
     low = next_local(3, "00:00")
-    for bound, first_day in ((f"ge{iso(low)}", low), (f"gt{str(next_local(3, '12:00').date())}", None)):
+    for bound, first_day in ((f"ge{iso(low)}", low), (f"gt{next_local(3, '12:00').date()!s}", None)):
         query = f"schedule=Schedule/{c.staff_id}&status=free&service-type={c.consult['code']}&start={bound}"
         url: str | None = f"/fhir/Slot?{query}&_count=200"
         found: list[dict[str, Any]] = []
@@ -450,14 +450,21 @@ async def test_bad_ids_dates_and_bodies_are_operation_outcomes_and_write_nothing
     for query in ("date=soon", "status=maybe", "actor=Location/1", "patient=Patient/1&patient=Patient/2"):
         assert_outcome(await client.get(f"/fhir/Appointment?{query}", headers=staff), 400, "invalid")
     for query in ("date=lt0001-01-01", "date=9999-12-31", "date=ge1800", "date=gt9999-12-31T23:59:59Z"):
-        outcome = assert_outcome(await client.get(f"/fhir/Appointment?{query}", headers=staff), 400, "invalid")
+        outcome = assert_outcome(
+            await client.get(f"/fhir/Appointment?{query}", headers=staff), 400, "invalid"
+        )
         assert error_code(outcome) == "date_out_of_range", query
     # A slot id packing a start past the year 9999 (or past 2200) is no slot of ours.
-    for minutes in (2**32 - 1, int((datetime(2200, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 60)):
+    for minutes in (
+        2**32 - 1,
+        int((datetime(2200, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 60),
+    ):
         raw = struct.pack(">B16s16sI", 1, c.staff_id.bytes, uuid.UUID(c.consult["id"]).bytes, minutes)
         far = base64.b32encode(raw).decode().rstrip("=").lower()
         assert_outcome(await client.get(f"/fhir/Slot/{far}", headers=staff), 404, "not-found")
-        outcome = assert_outcome(await post(client, staff, appointment_body(far, patient["id"])), 400, "invalid")
+        outcome = assert_outcome(
+            await post(client, staff, appointment_body(far, patient["id"])), 400, "invalid"
+        )
         assert error_code(outcome) == "invalid_resource"
     assert_outcome(await client.get("/fhir/Schedule?active=perhaps", headers=staff), 400, "invalid")
     # A schedule reference that cannot be ours matches nothing.

@@ -141,3 +141,89 @@ def test_check_shift_codes() -> None:
         cand, clinical_shift=True, person=person, others=[clash], leave=[], min_rest=8 * H, tz=LONDON
     )[0]
     assert violation.as_dict()["conflicts_with"][0]["id"] == str(clash.id)
+
+
+# --- the checks scale: a timeline answers with binary searches ------------------------------------
+
+
+def _brute_overlapping(items: list[rules.Interval], c: rules.Interval) -> list[rules.Interval]:
+    return sorted(
+        (o for o in items if o != c and o.end > o.start and rules.overlaps(o.start, o.end, c.start, c.end)),
+        key=lambda o: (o.start, o.end),
+    )
+
+
+def _brute_close(items: list[rules.Interval], c: rules.Interval, rest: timedelta) -> list[rules.Interval]:
+    return [
+        o
+        for o in items
+        if o.end > o.start
+        and (timedelta(0) <= c.start - o.end < rest or timedelta(0) <= o.start - c.end < rest)
+    ]
+
+
+def test_timeline_agrees_with_brute_force() -> None:
+    import random
+
+    rng = random.Random(4)
+    sid = uuid.uuid4()
+    base = utc("2026-06-01T00:00")
+    items = []
+    for i in range(400):
+        start = base + timedelta(minutes=15 * rng.randrange(0, 7 * 96))
+        length = timedelta(minutes=15 * rng.randrange(-1, 60))  # some empty or inverted
+        items.append(rules.Interval(None, sid, start, start + length, ref=i))
+    line = rules.Timeline(items)
+    rest = 8 * H
+    for c in items[:150]:
+        if c.end <= c.start:
+            continue
+        listed, total = line.overlapping(c.start, c.end, skip=c)
+        expected = _brute_overlapping(items, c)
+        assert total == len(expected)
+        assert listed == expected[: rules.MAX_LISTED]
+        near, n_near = line.too_close(c.start, c.end, rest)
+        close = _brute_close(items, c, rest)
+        assert n_near == len(close)
+        assert len(near) == min(len(close), rules.MAX_LISTED) and all(o in close for o in near)
+
+
+def test_a_thousand_identical_shifts_give_short_violations() -> None:
+    person = _facts()
+    start, end = utc("2026-06-02T07:00"), utc("2026-06-02T15:00")
+    same = [rules.Interval(None, person.staff_id, start, end, label="Early", ref=i) for i in range(2000)]
+    line = rules.Timeline(same)
+    found = rules.check_shift(
+        same[7], clinical_shift=True, person=person, others=line, leave=[], min_rest=8 * H, tz=LONDON
+    )
+    assert [v.code for v in found] == ["shift_overlap"]
+    d = found[0].as_dict()
+    assert d["conflicts_total"] == 1999
+    assert len(d["conflicts_with"]) == rules.MAX_LISTED
+    assert 7 not in [x["index"] for x in d["conflicts_with"]]  # never the shift itself
+
+
+# --- local times that do not exist or happen twice ------------------------------------------------
+
+
+def test_a_shift_time_inside_the_spring_gap_is_refused_with_its_own_code() -> None:
+    # 28 March 2027: London's clocks jump from 01:00 GMT to 02:00 BST; 01:30 never happens.
+    assert not rules.exists_locally(date(2027, 3, 28), time(1, 30), LONDON)
+    assert rules.exists_locally(date(2027, 3, 28), time(2, 30), LONDON)
+    with pytest.raises(rules.NonexistentLocalTime) as exc:
+        rules.shift_bounds(date(2027, 3, 28), time(1, 30), time(2, 30), LONDON, strict=True)
+    assert exc.value.code == "nonexistent_local_time" and exc.value.status_code == 400
+    assert exc.value.details == {"date": "2027-03-28", "time": "01:30", "timezone": "Europe/London"}
+    # The end of a night shift can fall in the gap too.
+    with pytest.raises(rules.NonexistentLocalTime):
+        rules.shift_bounds(date(2027, 3, 27), time(22), time(1, 15), LONDON, strict=True)
+    # A night across the gap is fine: an hour shorter.
+    s, e = rules.shift_bounds(date(2027, 3, 27), time(22), time(7), LONDON, strict=True)
+    assert e - s == 8 * H
+
+
+def test_a_repeated_autumn_time_is_its_first_occurrence() -> None:
+    # 31 October 2027: 01:00-02:00 happens twice; 01:30 is read on summer time (00:30 UTC).
+    s, e = rules.shift_bounds(date(2027, 10, 31), time(1, 30), time(3), LONDON, strict=True)
+    assert s == utc("2027-10-31T00:30") and e == utc("2027-10-31T03:00")
+    assert e - s == timedelta(hours=2, minutes=30)

@@ -6,8 +6,9 @@ of the scheduling resources are derived, stable and checked on the way in:
 - Schedule: one per bookable clinician; its id is the staff member's id (the Practitioner's).
 - Slot: (clinician, appointment type, UTC start) packed into 37 bytes (a version byte, two UUIDs,
   the start in minutes since the epoch) and written in lowercase base32: 60 characters from
-  ``[a-z2-7]``, within FHIR's 64. Only the canonical spelling of a well-formed value decodes;
-  anything else is no id of ours (404 on read, 400 inside a request body).
+  ``[a-z2-7]``, within FHIR's 64. Only the canonical spelling of a well-formed value with a
+  start before 2200 decodes; anything else is no id of ours (404 on read, 400 inside a request
+  body).
 - Appointment: the appointment's id.
 
 Our appointment types travel as ``serviceType`` codings of ``TYPE_SYSTEM`` (code = the type's
@@ -68,6 +69,8 @@ _SLOT_FORMAT = ">B16s16sI"  # version, staff id, type id, start in minutes since
 _SLOT_BYTES = struct.calcsize(_SLOT_FORMAT)
 _SLOT_ID_LENGTH = 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Slots start before the end of the appointment book's instants (2200).
+_LATEST_MINUTES = int((aps.LATEST_INSTANT - _EPOCH).total_seconds()) // 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ def parse_slot_id(value: str) -> SlotKey | None:
         return None
     version, staff, kind, minutes = struct.unpack(_SLOT_FORMAT, raw)
     if version != _SLOT_VERSION:
+        return None
+    if minutes >= _LATEST_MINUTES:  # 2**32 minutes reach past the year 9999
         return None
     key = SlotKey(uuid.UUID(bytes=staff), uuid.UUID(bytes=kind), _EPOCH + timedelta(minutes=minutes))
     if slot_id(key.staff_id, key.type_id, key.start) != value:  # a non-canonical spelling

@@ -131,6 +131,8 @@ export interface paths {
         /**
          * Free slots of an appointment type
          * @description Without ``staff_id`` or ``department_id``: every clinician whose hours offer the type.
+         *     Instants outside 1900-2200 are 400 ``date_out_of_range``; nothing is offered past the booking
+         *     horizon (two years ahead). A cursor is only valid for the search that returned it.
          */
         get: operations["search_slots_api_appointments_slots_get"];
         put?: never;
@@ -926,7 +928,7 @@ export interface paths {
         /** Leave of a person or a department's staff */
         get: operations["list_leave_api_staff_leave_get"];
         put?: never;
-        /** Record leave or unavailability */
+        /** Record leave or unavailability (409 appointments_during_leave unless acknowledged) */
         post: operations["create_leave_api_staff_leave_post"];
         delete?: never;
         options?: never;
@@ -1155,11 +1157,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a licence */
+        /** Delete a licence (409 appointments_without_licence when it strands booked appointments) */
         delete: operations["delete_licence_api_staff__staff_id__licences__licence_id__delete"];
         options?: never;
         head?: never;
-        /** Change a licence */
+        /** Change a licence (409 appointments_without_licence when it strands booked appointments) */
         patch: operations["update_licence_api_staff__staff_id__licences__licence_id__patch"];
         trace?: never;
     };
@@ -1935,6 +1937,42 @@ export interface components {
             /** Use */
             use: string | null;
         };
+        /**
+         * AffectedAppointment
+         * @description A booked appointment a leave or licence change leaves without its clinician (no patient
+         *     data: reception looks the appointment up to reschedule it).
+         */
+        AffectedAppointment: {
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Local Start
+             * @description The start on the facility's clock, ISO 8601 with its offset
+             */
+            local_start: string;
+            /** Mode */
+            mode: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /** Status */
+            status: string;
+            /**
+             * Type
+             * @description The appointment type's name
+             */
+            type: string | null;
+        };
         /** AllergyCreate */
         AllergyCreate: {
             /** Category */
@@ -2223,6 +2261,20 @@ export interface components {
             mode?: ("in_person" | "video") | null;
             /** Name */
             name?: string | null;
+        };
+        /** AppointmentsWarning */
+        AppointmentsWarning: {
+            /** Appointments */
+            appointments: components["schemas"]["AffectedAppointment"][];
+            /**
+             * Code
+             * @enum {string}
+             */
+            code: "appointments_during_leave" | "appointments_without_licence";
+            /** Message */
+            message: string;
+            /** Total */
+            total: number;
         };
         /** AuditEventRead */
         AuditEventRead: {
@@ -3088,6 +3140,12 @@ export interface components {
         /** LeaveCreate */
         LeaveCreate: {
             /**
+             * Acknowledge Appointments
+             * @description Booked appointments of the person during the leave are refused (409 appointments_during_leave, listing them) unless this is true: then the leave is recorded and the answer lists them under warnings, to be rescheduled.
+             * @default false
+             */
+            acknowledge_appointments: boolean;
+            /**
              * Cancel Shifts
              * @default false
              */
@@ -3162,9 +3220,20 @@ export interface components {
             /** Cancelled Shifts */
             cancelled_shifts: string[];
             leave: components["schemas"]["LeaveRead"];
+            /**
+             * Warnings
+             * @default []
+             */
+            warnings: components["schemas"]["AppointmentsWarning"][];
         };
         /** LeaveUpdate */
         LeaveUpdate: {
+            /**
+             * Acknowledge Appointments
+             * @description Booked appointments of the person during the leave are refused (409 appointments_during_leave, listing them) unless this is true: then the leave is recorded and the answer lists them under warnings, to be rescheduled.
+             * @default false
+             */
+            acknowledge_appointments: boolean;
             /**
              * Cancel Shifts
              * @default false
@@ -4203,6 +4272,37 @@ export interface components {
             /** Valid To */
             valid_to?: string | null;
         };
+        /**
+         * QualificationChanged
+         * @description A changed licence, with the booked appointments it leaves without a licence (when the
+         *     change was acknowledged).
+         */
+        QualificationChanged: {
+            code: components["schemas"]["Coding"] | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Issuer */
+            issuer: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "licence" | "qualification";
+            /** Number */
+            number: string | null;
+            /** Valid From */
+            valid_from: string | null;
+            /** Valid To */
+            valid_to: string | null;
+            /**
+             * Warnings
+             * @default []
+             */
+            warnings: components["schemas"]["AppointmentsWarning"][];
+        };
         /** QualificationRead */
         QualificationRead: {
             code: components["schemas"]["Coding"] | null;
@@ -4227,6 +4327,12 @@ export interface components {
         };
         /** QualificationUpdate */
         QualificationUpdate: {
+            /**
+             * Acknowledge Appointments
+             * @description A change that leaves booked appointments of the person on days without a valid licence is refused (409 appointments_without_licence, listing them) unless this is true: then it is saved and the answer lists them under warnings, to be rescheduled.
+             * @default false
+             */
+            acknowledge_appointments: boolean;
             code?: components["schemas"]["Coding"] | null;
             /** Issuer */
             issuer?: string | null;
@@ -4320,7 +4426,10 @@ export interface components {
             date: string;
             /** Definition Id */
             definition_id?: string | null;
-            /** End Time */
+            /**
+             * End Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time. At or before start_time: the next day.
+             */
             end_time?: string | null;
             /** Note */
             note?: string | null;
@@ -4329,7 +4438,10 @@ export interface components {
              * Format: uuid
              */
             staff_id: string;
-            /** Start Time */
+            /**
+             * Start Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time.
+             */
             start_time?: string | null;
         };
         /** RotaStaff */
@@ -4446,7 +4558,10 @@ export interface components {
              * Format: uuid
              */
             department_id: string;
-            /** End Time */
+            /**
+             * End Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time. At or before start_time: the next day.
+             */
             end_time?: string | null;
             /** Note */
             note?: string | null;
@@ -4455,7 +4570,10 @@ export interface components {
              * Format: uuid
              */
             staff_id: string;
-            /** Start Time */
+            /**
+             * Start Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time.
+             */
             start_time?: string | null;
         };
         /** ShiftDefinitionCreate */
@@ -4556,12 +4674,12 @@ export interface components {
             id: string;
             /**
              * Local End
-             * Format: date-time
+             * @description The end on the facility's clock, ISO 8601 with its offset
              */
             local_end: string;
             /**
              * Local Start
-             * Format: date-time
+             * @description The start on the facility's clock, ISO 8601 with its offset (e.g. +00:00, +01:00)
              */
             local_start: string;
             /** Minutes */
@@ -4600,13 +4718,19 @@ export interface components {
             definition_id?: string | null;
             /** Department Id */
             department_id?: string | null;
-            /** End Time */
+            /**
+             * End Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time. At or before start_time: the next day.
+             */
             end_time?: string | null;
             /** Note */
             note?: string | null;
             /** Staff Id */
             staff_id?: string | null;
-            /** Start Time */
+            /**
+             * Start Time
+             * @description Facility-local wall-clock time. A time inside the spring-forward gap (e.g. 01:30 on the last Sunday of March in Europe/London) is refused with 400 nonexistent_local_time; a time the autumn clock change repeats (e.g. 01:30 on the last Sunday of October) is its first occurrence, on summer time.
+             */
             start_time?: string | null;
         };
         /** SlotPage */
@@ -5019,6 +5143,11 @@ export interface components {
              * @description Required for staff; a patient: own
              */
             patient_id?: string | null;
+            /**
+             * Replaces Appointment Id
+             * @description The patient's own booked appointment of this type that an earlier slot would replace: only slots starting before it are offered, and accepting one cancels it
+             */
+            replaces_appointment_id?: string | null;
             /** Staff Id */
             staff_id?: string | null;
             /**
@@ -5053,13 +5182,18 @@ export interface components {
             latest: string;
             /** Note */
             note: string | null;
-            /** Offered Appointment Id */
+            /**
+             * Offered Appointment Id
+             * @description The appointment offered to this entry (still after it is accepted)
+             */
             offered_appointment_id?: string | null;
             /**
              * Patient Id
              * Format: uuid
              */
             patient_id: string;
+            /** Replaces Appointment Id */
+            replaces_appointment_id?: string | null;
             /** Staff Id */
             staff_id: string | null;
             /**
@@ -5956,12 +6090,12 @@ export interface operations {
                 staff_id?: string | null;
                 /** @description A department's clinicians */
                 department_id?: string | null;
-                /** @description Default: now */
+                /** @description Default: now (1900 to 2200) */
                 start?: string | null;
                 /** @description Default: start + 14 days; at most 62 days */
                 end?: string | null;
                 limit?: number;
-                /** @description next_cursor of the page before */
+                /** @description next_cursor of the page before, same search */
                 cursor?: string | null;
             };
             header?: never;
@@ -14361,7 +14495,10 @@ export interface operations {
     };
     delete_licence_api_staff__staff_id__licences__licence_id__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Delete even though booked appointments fall on days left without a valid licence (the 409 listed them) */
+                acknowledge_appointments?: boolean;
+            };
             header?: never;
             path: {
                 staff_id: string;
@@ -14474,7 +14611,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["QualificationRead"];
+                    "application/json": components["schemas"]["QualificationChanged"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */

@@ -18,6 +18,13 @@ describe("describeBookingError", () => {
     expect(text).not.toContain("server says");
   });
 
+  it("explains the booking horizon and a repeated waitlist request", () => {
+    expect(describeBookingError(apiError(400, "too_far_ahead"), "patient")).toMatch(/up to two years ahead/);
+    expect(describeBookingError(apiError(409, "already_waiting"), "patient")).toMatch(/^You are already on the waitlist/);
+    expect(describeBookingError(apiError(409, "already_waiting"), "staff")).toMatch(/^The patient is already/);
+    expect(describeBookingError(apiError(400, "not_a_slot"))).toMatch(/no longer offered/);
+  });
+
   it("falls back to the shared wording for other errors", () => {
     expect(describeBookingError(networkError(new TypeError("Failed to fetch")))).toMatch(/Cannot reach Hospital Hub/);
     expect(describeBookingError(apiError(409, "something_new"))).toBe("server says something_new");
@@ -26,6 +33,8 @@ describe("describeBookingError", () => {
   it("marks refusals that make the list of free times stale", () => {
     expect(isStaleSlot(apiError(409, "slot_taken"))).toBe(true);
     expect(isStaleSlot(apiError(400, "outside_hours"))).toBe(true);
+    expect(isStaleSlot(apiError(400, "not_a_slot"))).toBe(true);
+    expect(isStaleSlot(apiError(400, "too_far_ahead"))).toBe(false);
     expect(isStaleSlot(apiError(409, "cancellation_cutoff"))).toBe(false);
     expect(isStaleSlot(new Error("x"))).toBe(false);
   });

@@ -6,7 +6,15 @@ import { SubmissionKeys } from "../patients/prescribing";
 export type Audience = "staff" | "patient";
 
 /** Refusals that mean the time on screen is no longer free: show the message and reload the list. */
-const STALE_SLOT = new Set(["slot_taken", "outside_hours", "in_past", "staff_on_leave", "licence_expired", "type_inactive"]);
+const STALE_SLOT = new Set([
+  "slot_taken",
+  "outside_hours",
+  "not_a_slot",
+  "in_past",
+  "staff_on_leave",
+  "licence_expired",
+  "type_inactive",
+]);
 
 export function isStaleSlot(err: unknown): boolean {
   return err instanceof ApiError && STALE_SLOT.has(err.code);
@@ -31,7 +39,16 @@ export function describeBookingError(err: unknown, audience: Audience = "staff")
         ? "You already have an appointment at that time. Please choose another time."
         : "The patient already has an appointment that overlaps this time.";
     case "outside_hours":
+    case "not_a_slot":
       return "That time is no longer offered for this kind of visit. The free times have been refreshed.";
+    case "too_far_ahead":
+      return patient
+        ? "Visits can be booked up to two years ahead. Please choose an earlier date."
+        : "Appointments can be booked at most two years ahead.";
+    case "already_waiting":
+      return patient
+        ? "You are already on the waitlist for this, with the same dates."
+        : "The patient is already on the waitlist for this, with the same dates.";
     case "in_past":
       return "That time has already passed. The free times have been refreshed.";
     case "staff_on_leave":

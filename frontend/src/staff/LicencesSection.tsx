@@ -4,6 +4,7 @@ import { describeError } from "../api/errors";
 import { addLicence, updateLicence } from "./api";
 import { daysBetween, shortDate } from "./dates";
 import { EXPIRING_WARN_DAYS, covers, licenceTitle } from "./licence";
+import { appointmentsCount, bookedLabel, strandedAppointmentsOf, strandedInWarnings, type StrandedAppointments } from "./rota";
 import type { LicenceCreate, LicenceUpdate, Qualification } from "./types";
 
 /** Licence types coded by the hub itself (the demo's GMC/NMC registrations use it too). */
@@ -43,7 +44,7 @@ export function validateLicence(v: LicenceValues): LicenceErrors {
 }
 
 /** The request body; an existing coding keeps its system. */
-export function licenceBody(v: LicenceValues, existing?: Qualification): LicenceCreate & LicenceUpdate {
+export function licenceBody(v: LicenceValues, existing?: Qualification): LicenceCreate {
   const type = v.type.trim();
   const code = v.code.trim();
   const coding =
@@ -85,21 +86,27 @@ function LicenceForm({
   title: string;
   initial: LicenceValues;
   submitLabel: string;
-  onSubmit: (v: LicenceValues) => Promise<void>;
+  /** `acknowledge`: save although booked appointments would fall on unlicensed days (asked first). */
+  onSubmit: (v: LicenceValues, acknowledge: boolean) => Promise<void>;
   onCancel: () => void;
 }) {
   const id = useId();
   const [v, setV] = useState(initial);
   const [errors, setErrors] = useState<LicenceErrors>({});
   const [error, setError] = useState<string | null>(null);
+  const [booked, setBooked] = useState<StrandedAppointments | null>(null);
   const [busy, setBusy] = useState(false);
   const set = (key: keyof LicenceValues) => (value: string) => {
     setV((old) => ({ ...old, [key]: value }));
     setErrors((e) => ({ ...e, [key]: undefined }));
     setError(null);
+    setBooked(null);
   };
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
+    void save(false);
+  };
+  const save = async (acknowledge: boolean) => {
     const errs = validateLicence(v);
     setErrors(errs);
     const first = (Object.keys(errs) as (keyof LicenceErrors)[])[0];
@@ -109,9 +116,11 @@ function LicenceForm({
     }
     setBusy(true);
     try {
-      await onSubmit(v);
+      await onSubmit(v, acknowledge);
     } catch (err) {
-      setError(describeError(err));
+      const stranded = strandedAppointmentsOf(err, "appointments_without_licence");
+      if (stranded) setBooked(stranded);
+      else setError(describeError(err));
     } finally {
       setBusy(false);
     }
@@ -160,6 +169,24 @@ function LicenceForm({
       {error && (
         <div className="form-error" role="alert">
           {error}
+        </div>
+      )}
+      {booked && (
+        <div className="violation-panel" role="alert">
+          <p className="violation-title">
+            {appointmentsCount(booked.total)} {booked.total === 1 ? "is" : "are"} booked on days this leaves without a valid
+            licence — save anyway?
+          </p>
+          <ul>
+            {booked.appointments.slice(0, 5).map((a) => (
+              <li key={a.id}>{bookedLabel(a)}</li>
+            ))}
+          </ul>
+          {booked.total > 5 && <p>…and {booked.total - 5} more.</p>}
+          <p>They stay booked: reschedule them with the patients.</p>
+          <button type="button" className="button button-primary" disabled={busy} onClick={() => void save(true)}>
+            Save anyway
+          </button>
         </div>
       )}
       <div className="form-actions">
@@ -282,10 +309,15 @@ export function LicencesSection({
           initial={valuesOf(editingRow)}
           submitLabel="Save licence"
           onCancel={() => setEditing(null)}
-          onSubmit={async (v) => {
-            const saved = await updateLicence(api, staffId, editingRow.id, licenceBody(v, editingRow));
+          onSubmit={async (v, acknowledge) => {
+            const body: LicenceUpdate = { ...licenceBody(v, editingRow), acknowledge_appointments: acknowledge };
+            const saved = await updateLicence(api, staffId, editingRow.id, body);
             setEditing(null);
-            onChanged(`Saved ${licenceTitle(saved)}.`);
+            const stranded = strandedInWarnings(saved.warnings);
+            onChanged(
+              `Saved ${licenceTitle(saved)}.` +
+                (stranded ? ` ${appointmentsCount(stranded.total)} now fall on days without a valid licence: reschedule them.` : ""),
+            );
           }}
         />
       )}

@@ -5,7 +5,18 @@ import type { ApiClient } from "../api/client";
 import { describeError } from "../api/errors";
 import { createLeave } from "./api";
 import { dayLabel, longDayLabel, shortDate, zonedLabel } from "./dates";
-import { LEAVE_KINDS, leaveLabel, shiftTimes, shiftTitle, shiftsDuringLeaveOf, type Violation } from "./rota";
+import {
+  LEAVE_KINDS,
+  appointmentsCount,
+  bookedLabel,
+  leaveLabel,
+  shiftTimes,
+  shiftTitle,
+  shiftsDuringLeaveOf,
+  strandedAppointmentsOf,
+  type StrandedAppointments,
+  type Violation,
+} from "./rota";
 import type { Leave, LeaveKind, LeaveResult, RotaStaff, Shift, ShiftDefinition } from "./types";
 import { ViolationList } from "./Violations";
 
@@ -400,6 +411,7 @@ export function LeaveForm({
   const [errors, setErrors] = useState<LeaveErrors>({});
   const [error, setError] = useState<string | null>(null);
   const [clashes, setClashes] = useState<string[] | null>(null);
+  const [booked, setBooked] = useState<StrandedAppointments | null>(null);
   const [busy, setBusy] = useState(false);
 
   const set = <K extends keyof LeaveValues>(key: K, value: LeaveValues[K]) => {
@@ -414,10 +426,16 @@ export function LeaveForm({
     setErrors((e) => ({ ...e, [key]: undefined }));
     setError(null);
     if (key !== "cancelShifts" && key !== "note") setClashes(null);
+    if (key !== "note") setBooked(null);
   };
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
+    void save(false);
+  };
+
+  /** `acknowledge`: record it although appointments are booked in the period (asked first). */
+  const save = async (acknowledge: boolean) => {
     const errs = validateLeave(v);
     setErrors(errs);
     const first = (Object.keys(errs) as (keyof LeaveErrors)[])[0];
@@ -435,14 +453,19 @@ export function LeaveForm({
         end_date: v.endDate,
         note: v.note.trim() || null,
         cancel_shifts: v.cancelShifts,
+        acknowledge_appointments: acknowledge,
       });
       setClashes(null);
+      setBooked(null);
       setV((old) => ({ ...old, note: "", cancelShifts: false }));
       onSaved(result);
     } catch (err) {
       const found = shiftsDuringLeaveOf(err);
+      const appointments = strandedAppointmentsOf(err, "appointments_during_leave");
       if (found) {
         setClashes(found.map((s) => s.day).filter(Boolean));
+      } else if (appointments) {
+        setBooked(appointments);
       } else {
         setError(describeError(err));
       }
@@ -524,6 +547,23 @@ export function LeaveForm({
               {clashes.length > 0 ? `On ${clashes.map(dayLabel).join(", ")}. ` : ""}
               Remove them first, or tick “Also take their shifts in this period off the rota” and record the leave again.
             </p>
+          </div>
+        )}
+        {booked && (
+          <div className="violation-panel" role="alert">
+            <p className="violation-title">
+              {appointmentsCount(booked.total)} {booked.total === 1 ? "is" : "are"} booked in this period — record anyway?
+            </p>
+            <ul>
+              {booked.appointments.slice(0, 5).map((a) => (
+                <li key={a.id}>{bookedLabel(a)}</li>
+              ))}
+            </ul>
+            {booked.total > 5 && <p>…and {booked.total - 5} more.</p>}
+            <p>They stay booked: reschedule them with the patients once the leave is recorded.</p>
+            <button type="button" className="button button-primary" disabled={busy} onClick={() => void save(true)}>
+              Record anyway
+            </button>
           </div>
         )}
         <label className="check">

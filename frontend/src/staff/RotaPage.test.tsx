@@ -293,7 +293,67 @@ describe("copy last week and leave", () => {
       end_date: "2026-01-08",
       note: null,
       cancel_shifts: false,
+      acknowledge_appointments: false,
     });
+  });
+
+  it("leave over booked appointments asks before recording it, then names what to reschedule", async () => {
+    const appointment = {
+      id: "appt-1",
+      start: "2026-01-07T10:00:00Z",
+      end: "2026-01-07T10:30:00Z",
+      local_start: "2026-01-07T10:00:00+00:00",
+      type: "GP consultation",
+      mode: "in_person",
+      status: "booked",
+    };
+    const { user, api } = await openRota(receptionist, {
+      answer: (method, path, body) => {
+        if (method !== "POST" || path !== "/api/staff/leave") return null;
+        if (!(body as { acknowledge_appointments?: boolean }).acknowledge_appointments) {
+          return json(409, {
+            error: {
+              code: "appointments_during_leave",
+              message: "has 1 booked appointment(s)",
+              details: { staff_id: GRACE, total: 1, truncated: false, appointments: [appointment] },
+            },
+          });
+        }
+        return null;
+      },
+    });
+    const form = screen.getByRole("region", { name: "Record leave" });
+    await user.selectOptions(within(form).getByLabelText("Staff member"), GRACE);
+    await user.selectOptions(within(form).getByLabelText("Kind"), "sick");
+    await user.click(within(form).getByRole("button", { name: "Record leave" }));
+    const alert = await within(form).findByRole("alert");
+    expect(alert).toHaveTextContent("1 appointment is booked in this period — record anyway?");
+    expect(alert).toHaveTextContent("Wed 7 Jan 10:00 · GP consultation");
+    await user.click(within(form).getByRole("button", { name: "Record anyway" }));
+    await screen.findByText(/Recorded leave for Dr. Grace Okafor/);
+    const posts = api.calls.filter((c) => c.path === "/api/staff/leave").map((c) => c.body as Record<string, unknown>);
+    expect(posts).toHaveLength(2);
+    expect(posts[0]).toMatchObject({ acknowledge_appointments: false });
+    expect(posts[1]).toMatchObject({ staff_id: GRACE, kind: "sick", acknowledge_appointments: true });
+    expect(within(form).queryByRole("alert")).not.toBeInTheDocument();
+  });
+
+  it("a recorded leave with appointments in it says how many to reschedule", async () => {
+    const { user } = await openRota(receptionist, {
+      answer: (method, path, body) => {
+        if (method !== "POST" || path !== "/api/staff/leave") return null;
+        const b = body as { staff_id: string; start_date: string; end_date: string };
+        return json(201, {
+          leave: makeLeave(b.staff_id, b.start_date, b.end_date, { kind: "sick" }),
+          cancelled_shifts: [],
+          warnings: [{ code: "appointments_during_leave", message: "reschedule", total: 3, appointments: [] }],
+        });
+      },
+    });
+    const form = screen.getByRole("region", { name: "Record leave" });
+    await user.selectOptions(within(form).getByLabelText("Staff member"), GRACE);
+    await user.click(within(form).getByRole("button", { name: "Record leave" }));
+    expect(await screen.findByText(/Recorded leave for Dr. Grace Okafor\. 3 appointments to reschedule\./)).toBeInTheDocument();
   });
 
   it("leave over existing shifts is refused until the shifts may go", async () => {

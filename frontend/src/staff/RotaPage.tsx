@@ -7,11 +7,13 @@ import { useLoad } from "../patients/hooks";
 import { createShift, deleteLeave, deleteShift, getRota, listDefinitions, listDepartments, saveWeek, updateShift } from "./api";
 import { addDays, dayLabel, facilityTimezone, isIsoDay, mondayOf, rememberTimezone, todayIn, weekDays, weekLabel } from "./dates";
 import {
+  appointmentsCount,
   buildGrid,
   copyWeek,
   shiftCount,
   shiftTimes,
   shiftTitle,
+  strandedInWarnings,
   violationTitle,
   violationsOf,
   warningText,
@@ -583,9 +585,11 @@ export function RotaPage() {
             defaultDay={monday}
             onSaved={(result) => {
               const cancelled = result.cancelled_shifts.length;
+              const stranded = strandedInWarnings(result.warnings);
               announce(
                 `Recorded ${result.leave.kind === "unavailable" ? "unavailability" : "leave"} for ${result.leave.staff_name}` +
-                  (cancelled > 0 ? `; ${cancelled} shift${cancelled === 1 ? "" : "s"} taken off the rota.` : "."),
+                  (cancelled > 0 ? `; ${cancelled} shift${cancelled === 1 ? "" : "s"} taken off the rota.` : ".") +
+                  (stranded ? ` ${appointmentsCount(stranded.total)} to reschedule.` : ""),
               );
               rota.reload();
             }}

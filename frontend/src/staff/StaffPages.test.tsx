@@ -114,6 +114,54 @@ describe("staff record", () => {
     });
   });
 
+  it("ending a licence over booked appointments asks first, then saves with the acknowledgement", async () => {
+    const url = `/api/staff/${GRACE}/licences/q-grace`;
+    const { user, api } = await open(admin, `/staff/directory/${GRACE}`, {
+      answer: (method, path, body) => {
+        if (method !== "PATCH" || path !== url) return null;
+        const b = body as Record<string, unknown>;
+        if (!b.acknowledge_appointments) {
+          return json(409, {
+            error: {
+              code: "appointments_without_licence",
+              message: "stranded",
+              details: {
+                staff_id: GRACE,
+                total: 2,
+                truncated: false,
+                appointments: [
+                  { id: "a1", start: "", end: "", local_start: "2026-03-02T09:00:00+00:00", type: "GP consultation", mode: "in_person", status: "booked" },
+                  { id: "a2", start: "", end: "", local_start: "2026-03-03T11:30:00+00:00", type: "Video consultation", mode: "video", status: "booked" },
+                ],
+              },
+            },
+          });
+        }
+        const { acknowledge_appointments: _ack, ...rest } = b;
+        return json(200, {
+          id: "q-grace",
+          ...rest,
+          warnings: [{ code: "appointments_without_licence", message: "reschedule", total: 2, appointments: [] }],
+        });
+      },
+    });
+    await screen.findByRole("heading", { level: 1, name: "Dr. Grace Okafor" });
+    await user.click(screen.getByRole("button", { name: "Edit GMC registration · GMC-7012345" }));
+    const form = screen.getByRole("form", { name: /^Edit / });
+    const validTo = within(form).getByLabelText("Valid to");
+    await user.clear(validTo);
+    await user.type(validTo, "2026-02-28");
+    await user.click(within(form).getByRole("button", { name: "Save licence" }));
+    const alert = await within(form).findByRole("alert");
+    expect(alert).toHaveTextContent("2 appointments are booked on days this leaves without a valid licence — save anyway?");
+    expect(alert).toHaveTextContent("Mon 2 Mar 09:00 · GP consultation");
+    await user.click(within(form).getByRole("button", { name: "Save anyway" }));
+    expect(await screen.findByText(/2 appointments now fall on days without a valid licence: reschedule them\./)).toBeInTheDocument();
+    const patches = api.calls.filter((c) => c.method === "PATCH" && c.path === url).map((c) => c.body as Record<string, unknown>);
+    expect(patches.map((b) => b.valid_to)).toEqual(["2026-02-28", "2026-02-28"]);
+    expect(patches.map((b) => b.acknowledge_appointments)).toEqual([false, true]);
+  });
+
   it("the person themself creates, copies and revokes their calendar link", async () => {
     const { user, api } = await open(doctor, `/staff/directory/${GRACE}`);
     expect(await screen.findByRole("heading", { name: "Calendar feed" })).toBeInTheDocument();

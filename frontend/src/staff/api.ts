@@ -7,6 +7,7 @@ import type {
   FeedStatus,
   LeaveCreate,
   LeaveResult,
+  LicenceChanged,
   LicenceCreate,
   LicenceUpdate,
   Position,
@@ -65,7 +66,7 @@ export function updateLicence(
   staffId: string,
   licenceId: string,
   body: LicenceUpdate,
-): Promise<Qualification> {
+): Promise<LicenceChanged> {
   return unwrap(
     api.PATCH("/api/staff/{staff_id}/licences/{licence_id}", {
       params: { path: { staff_id: staffId, licence_id: licenceId } },

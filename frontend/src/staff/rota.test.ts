@@ -4,12 +4,16 @@ import { EARLY, GEN, GRACE, LATE, MATEO, NIGHT, WEEK, makeLeave, makeShift, rota
 import { addDays, mondayOf, todayIn, wallClock, weekDays, zonedParts } from "./dates";
 import { licenceState } from "./licence";
 import {
+  bookedLabel,
   buildGrid,
   copyWeek,
   describeConflict,
   leaveOnDay,
   shiftTimes,
   shiftsDuringLeaveOf,
+  strandedAppointmentsOf,
+  strandedInWarnings,
+  violationTitle,
   violationsOf,
   weekProblemsOf,
 } from "./rota";
@@ -87,6 +91,16 @@ describe("the rota grid", () => {
     );
   });
 
+  it("reads winter local times written with an explicit +00:00 offset (and the older Z)", () => {
+    expect(shiftTimes({ local_start: "2027-01-11T07:00:00+00:00", local_end: "2027-01-11T15:00:00+00:00" })).toBe("07:00–15:00");
+    expect(shiftTimes({ local_start: "2027-01-11T22:00:00+00:00", local_end: "2027-01-12T07:30:00+00:00" })).toBe(
+      "22:00–07:30 (+1)",
+    );
+    expect(shiftTimes({ local_start: "2027-01-11T07:00:00Z", local_end: "2027-01-11T15:00:00Z" })).toBe("07:00–15:00");
+    // The repeated hour of the autumn change: the first 01:30 is on summer time.
+    expect(shiftTimes({ local_start: "2027-10-31T01:30:00+01:00", local_end: "2027-10-31T03:00:00+00:00" })).toBe("01:30–03:00");
+  });
+
   it("describes partial-day leave per day", () => {
     const lv = makeLeave(GRACE, WEEK, WEEK, {
       all_day: false,
@@ -97,6 +111,44 @@ describe("the rota grid", () => {
     expect(leaveOnDay(lv, "2026-01-05", "Europe/London")).toBe("Training from 13:00");
     expect(leaveOnDay(lv, "2026-01-06", "Europe/London")).toBe("Training until 10:00");
     expect(leaveOnDay(makeLeave(GRACE, WEEK, WEEK), WEEK, "Europe/London")).toBe("Annual leave");
+  });
+});
+
+describe("booked appointments a change would strand", () => {
+  const refusal = (code: string, details: unknown) => new ApiError({ status: 409, code, message: "booked", details });
+  const booked = {
+    staff_id: GRACE,
+    total: 7,
+    truncated: false,
+    appointments: [
+      { id: "a1", start: "2027-01-12T10:00:00Z", end: "2027-01-12T10:30:00Z", local_start: "2027-01-12T10:00:00+00:00", type: "GP consultation", mode: "in_person", status: "booked" },
+      { id: "a2", start: "2027-07-13T08:00:00Z", end: "2027-07-13T08:20:00Z", local_start: "2027-07-13T09:00:00+01:00", type: null, mode: "video", status: "booked" },
+    ],
+  };
+
+  it("parses the 409 of leave and of licences, and nothing else", () => {
+    const found = strandedAppointmentsOf(refusal("appointments_during_leave", booked), "appointments_during_leave")!;
+    expect(found.total).toBe(7);
+    expect(found.appointments.map(bookedLabel)).toEqual(["Tue 12 Jan 10:00 · GP consultation", "Tue 13 Jul 09:00"]);
+    expect(strandedAppointmentsOf(refusal("appointments_during_leave", booked), "appointments_without_licence")).toBeNull();
+    expect(strandedAppointmentsOf(refusal("shift_during_leave", { shifts: [] }), "appointments_during_leave")).toBeNull();
+    expect(strandedAppointmentsOf(new Error("boom"), "appointments_during_leave")).toBeNull();
+    expect(strandedAppointmentsOf(refusal("appointments_without_licence", null), "appointments_without_licence")).toEqual({
+      total: 0,
+      appointments: [],
+    });
+  });
+
+  it("reads the warnings of a saved change", () => {
+    expect(strandedInWarnings([])).toBeNull();
+    expect(strandedInWarnings(undefined)).toBeNull();
+    const got = strandedInWarnings([{ code: "appointments_during_leave", message: "", total: 2, appointments: booked.appointments }]);
+    expect(got?.total).toBe(2);
+    expect(got?.appointments.map((a) => a.id)).toEqual(["a1", "a2"]);
+  });
+
+  it("names the clock-change refusal", () => {
+    expect(violationTitle("nonexistent_local_time")).toBe("Time skipped by the clock change");
   });
 });
 

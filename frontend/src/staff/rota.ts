@@ -2,7 +2,7 @@
 // each cell, weekly hours, the rule violations the API answers with, and "copy last week".
 import { ApiError } from "../api/errors";
 import { addDays, dayLabel, daysBetween, wallClock, wallDay, zonedLabel, zonedParts } from "./dates";
-import type { Leave, LeaveKind, Rota, RotaShift, RotaStaff, RotaWarning, Shift } from "./types";
+import type { AppointmentsWarning, Leave, LeaveKind, Rota, RotaShift, RotaStaff, RotaWarning, Shift } from "./types";
 
 export interface RotaCell {
   staffId: string;
@@ -127,6 +127,7 @@ const VIOLATION_TITLES: Record<string, string> = {
   department_inactive: "Department not active",
   shift_during_leave: "Shifts during the leave",
   concurrent_change: "Changed by someone else at the same time",
+  nonexistent_local_time: "Time skipped by the clock change",
 };
 
 export const RULE_CODES = ["shift_overlap", "insufficient_rest", "on_leave", "licence_expired"] as const;
@@ -228,6 +229,61 @@ export function shiftsDuringLeaveOf(err: unknown): ShiftDuringLeave[] | null {
     .map(asRecord)
     .filter((s): s is Record<string, unknown> => s !== null)
     .map((s) => ({ id: String(s.id ?? ""), day: typeof s.date === "string" ? s.date : "" }));
+}
+
+// --- booked appointments a leave or licence change would strand ---------------------------------
+
+export type StrandingCode = "appointments_during_leave" | "appointments_without_licence";
+
+export interface BookedAppointment {
+  id: string;
+  /** Facility-local ISO datetime with its offset, as the API sends it. */
+  localStart: string;
+  type: string | null;
+}
+
+export interface StrandedAppointments {
+  total: number;
+  appointments: BookedAppointment[];
+}
+
+function parseBooked(list: unknown, total: unknown): StrandedAppointments {
+  const appointments = (Array.isArray(list) ? list : [])
+    .map(asRecord)
+    .filter((a): a is Record<string, unknown> => a !== null && typeof a.id === "string" && typeof a.local_start === "string")
+    .map((a) => ({ id: a.id as string, localStart: a.local_start as string, type: typeof a.type === "string" ? a.type : null }));
+  return { total: typeof total === "number" ? total : appointments.length, appointments };
+}
+
+/**
+ * A change refused because booked appointments would be left without their clinician (409
+ * appointments_during_leave / appointments_without_licence): what is booked, or null for any
+ * other error. Repeating the request with `acknowledge_appointments: true` saves it anyway.
+ */
+export function strandedAppointmentsOf(err: unknown, code: StrandingCode): StrandedAppointments | null {
+  if (!(err instanceof ApiError) || err.status !== 409 || err.code !== code) return null;
+  const details = asRecord(err.details);
+  return parseBooked(details?.appointments, details?.total);
+}
+
+/** The appointments a saved (acknowledged) change lists under its warnings, to be rescheduled. */
+export function strandedInWarnings(warnings: readonly AppointmentsWarning[] | undefined): StrandedAppointments | null {
+  const found = warnings ?? [];
+  if (found.length === 0) return null;
+  return {
+    total: found.reduce((n, w) => n + w.total, 0),
+    appointments: found.flatMap((w) => parseBooked(w.appointments, w.total).appointments),
+  };
+}
+
+/** "Mon 5 Jan 10:00 · GP consultation", read on the facility's clock as the API wrote it. */
+export function bookedLabel(a: BookedAppointment): string {
+  const when = `${dayLabel(wallDay(a.localStart))} ${wallClock(a.localStart)}`;
+  return a.type ? `${when} · ${a.type}` : when;
+}
+
+export function appointmentsCount(n: number): string {
+  return `${n} appointment${n === 1 ? "" : "s"}`;
 }
 
 // --- warnings -----------------------------------------------------------------------------------

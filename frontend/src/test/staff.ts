@@ -333,7 +333,7 @@ export function staffRoutes(
       const b = body as { staff_id: string; start_date: string; end_date: string; kind: Leave["kind"] };
       const leave = makeLeave(b.staff_id, b.start_date, b.end_date, { kind: b.kind });
       state.leave.push(leave);
-      return json(201, { leave, cancelled_shifts: [] });
+      return json(201, { leave, cancelled_shifts: [], warnings: [] });
     }
     if (req.method === "GET" && p === "/api/staff/licences/expiring") {
       return json(200, { as_of: "2026-01-05", days: Number(q.get("days")), items: [] });
