@@ -1333,18 +1333,39 @@ async def cancel(
         raise _invalid(appointment, "cancelled")
     overridden = _check_cutoff(appointment, principal, data.reason, settings=settings, now=now)
     kind = await repo.get_type(session, appointment.type_id)
-    await _close(session, appointment, principal_id=principal.user_id, reason=data.reason, now=now)
+    details: dict[str, Any] = {"cutoff_overridden": overridden}
+    if data.reason:
+        details["reason"] = data.reason
+    await _cancel_booked(
+        session, principal, appointment, kind, data.reason, details, settings=settings, now=now
+    )
+    return appointment
+
+
+async def _cancel_booked(
+    session: AsyncSession,
+    principal: Principal,
+    appointment: Appointment,
+    kind: AppointmentType,
+    reason: str | None,
+    details: dict[str, Any],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Cancel a booked appointment: close it (its locks released), end the waitlist entry it
+    came from, tell the patient (and the clinician of an online change) when it is still to
+    come, audit it with ``details``, and offer its time to the next person waiting."""
+    await _close(session, appointment, principal_id=principal.user_id, reason=reason, now=now)
     if appointment.waitlist_entry_id is not None:
         entry = await repo.get_waitlist_entry(session, appointment.waitlist_entry_id)
         await repo.claim_waitlist_entry(session, entry, WL_BOOKED, WL_CANCELLED)
-    details: dict[str, Any] = {
+    details = {
         "staff_id": str(appointment.staff_id),
         "start": appointment.start_at.isoformat(),
-        "cutoff_overridden": overridden,
+        **details,
         "by_patient": _online(principal),
     }
-    if data.reason:
-        details["reason"] = data.reason
     if appointment.start_at > now:
         details |= await _notify_patient(
             session, appointment, kind, settings=settings, now=now, what="cancelled"
@@ -1377,7 +1398,6 @@ async def cancel(
         settings=settings,
         now=now,
     )
-    return appointment
 
 
 async def _transition(
@@ -1765,40 +1785,16 @@ async def _cancel_replaced(
     if old.status != BOOKED or old.patient_id != replacement.patient_id:
         return
     kind = await repo.get_type(session, old.type_id)
-    await _close(
-        session, old, principal_id=principal.user_id, reason="replaced by an earlier appointment", now=now
-    )
-    if old.waitlist_entry_id is not None:
-        prior = await repo.get_waitlist_entry(session, old.waitlist_entry_id)
-        await repo.claim_waitlist_entry(session, prior, WL_BOOKED, WL_CANCELLED)
-    details: dict[str, Any] = {
-        "staff_id": str(old.staff_id),
-        "start": old.start_at.isoformat(),
-        "replaced_by": str(replacement.id),
-        "by_patient": _online(principal),
-    }
-    if old.start_at > now:
-        details |= await _notify_patient(session, old, kind, settings=settings, now=now, what="cancelled")
-        if _online(principal):
-            details |= await _withdraw_from_clinician(
-                session,
-                old,
-                kind,
-                staff_id=old.staff_id,
-                start=old.start_at,
-                end=old.end_at,
-                settings=settings,
-                what="cancelled",
-            )
-    audit.record(
+    await _cancel_booked(
         session,
-        action="appointment.cancel",
-        resource_type=APPOINTMENT,
-        resource_id=old.id,
-        patient_id=old.patient_id,
-        details=details,
+        principal,
+        old,
+        kind,
+        "replaced by an earlier appointment",
+        {"replaced_by": str(replacement.id)},
+        settings=settings,
+        now=now,
     )
-    await _offer_freed(session, kind, old.staff_id, old.start_at, old.end_at, settings=settings, now=now)
 
 
 async def decline(

@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Perm
@@ -119,3 +120,9 @@ async def api_definitions(client: Any, headers: dict[str, str]) -> dict[str, str
         assert r.status_code == 201, r.text
         out[name] = r.json()["id"]
     return out
+
+
+async def count_rows(db: Any, model: Any) -> int:
+    """How many rows ``model``'s table holds, read in a session of its own."""
+    async with db.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())

@@ -11,23 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 
 from app.db import Database
 from app.staff import service as staff_service
 from app.staff.models import Leave, StaffQualification
 from tests.appointments.helpers import LONDON, booking, clinic, make_patient, next_local
 from tests.patients.helpers import assert_error, audit_events
+from tests.staff.helpers import count_rows
 
 
 async def _details(db: Database, action: str, resource_id: object) -> list[dict[str, Any]]:
     events = await audit_events(db, action=action, resource_id=str(resource_id))
     return [json.loads(e.details or "{}") for e in events]
-
-
-async def _count(db: Database, model: Any) -> int:
-    async with db.sessionmaker() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 def _day(at: datetime, offset: int = 0) -> str:
@@ -53,7 +48,7 @@ async def test_leave_over_booked_appointments_needs_an_acknowledgement(
     assert r.status_code == 200, r.text
     leave = {"staff_id": str(c.staff_id), "kind": "sick", "start_date": _day(next_local(5, "10:00"))}
     leave["end_date"] = _day(next_local(6, "10:00"))
-    before = await _count(db, Leave)
+    before = await count_rows(db, Leave)
 
     err = assert_error(
         await client.post("/api/staff/leave", json=leave, headers=c.reception),
@@ -70,7 +65,7 @@ async def test_leave_over_booked_appointments_needs_an_acknowledgement(
     assert listed["type"] == "GP consultation" and listed["status"] == "booked"
     assert listed["local_start"] == first["local_start"]
     assert patient["id"] not in str(got)  # no patient data
-    assert await _count(db, Leave) == before
+    assert await count_rows(db, Leave) == before
 
     r = await client.post(
         "/api/staff/leave", json={**leave, "acknowledge_appointments": True}, headers=c.reception
@@ -80,7 +75,7 @@ async def test_leave_over_booked_appointments_needs_an_acknowledgement(
     (warning,) = body["warnings"]
     assert warning["code"] == "appointments_during_leave" and warning["total"] == 2
     assert [a["id"] for a in warning["appointments"]] == [first["id"], second["id"]]
-    assert await _count(db, Leave) == before + 1
+    assert await count_rows(db, Leave) == before + 1
     (event,) = await _details(db, "leave.create", body["leave"]["id"])
     assert event["acknowledged_appointments"] == [first["id"], second["id"]]
     # The appointments stay booked: reception reschedules them.
@@ -178,7 +173,7 @@ async def test_shortening_or_deleting_a_licence_over_booked_appointments(
     staff = (await client.get(f"/api/staff/{c.staff_id}", headers=c.admin)).json()
     (lic,) = staff["qualifications"]
     url = f"/api/staff/{c.staff_id}/licences/{lic['id']}"
-    before = await _count(db, StaffQualification)
+    before = await count_rows(db, StaffQualification)
 
     # Ending the licence the day before the appointment: refused, listing it.
     err = assert_error(
@@ -227,10 +222,10 @@ async def test_shortening_or_deleting_a_licence_over_booked_appointments(
     last = f"/api/staff/{c.staff_id}/licences/{second.json()['id']}"
     err = assert_error(await client.delete(last, headers=c.admin), 409, "appointments_without_licence")
     assert err["details"]["total"] == 1
-    assert await _count(db, StaffQualification) == before
+    assert await count_rows(db, StaffQualification) == before
     r = await client.delete(last + "?acknowledge_appointments=true", headers=c.admin)
     assert r.status_code == 204, r.text
-    assert await _count(db, StaffQualification) == before - 1
+    assert await count_rows(db, StaffQualification) == before - 1
     deleted = await _details(db, "staff.licence.delete", c.staff_id)
     assert deleted[-1]["valid_to"] == "2040-01-01" and deleted[-1]["kind"] == "licence"
     assert deleted[-1]["acknowledged_appointments"] == [booked["id"]]

@@ -9,35 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from app.db import Database
 from app.staff.models import Leave, Shift
 from tests.patients.helpers import assert_error, audit_events, headers_for
-from tests.staff.helpers import api_definitions, api_department, api_staff, licence
-
-
-async def _count(db: Database, model: Any) -> int:
-    async with db.sessionmaker() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
-
-
-@pytest.fixture
-async def ward(client: httpx.AsyncClient, db: Database) -> dict[str, Any]:
-    admin = await headers_for(client, db, "admin")
-    rota = await headers_for(client, db, "receptionist")
-    dept = await api_department(client, admin, f"W{uuid.uuid4().hex[:6]}", "Ward 7")
-    defs = await api_definitions(client, rota)
-    ann = await api_staff(client, admin, "Ashby", department_id=dept["id"], position="Staff nurse")
-    ben = await api_staff(client, admin, "Bello", department_id=dept["id"], position="Registrar")
-    return {
-        "admin": admin,
-        "rota": rota,
-        "dept": dept["id"],
-        "defs": defs,
-        "ann": ann["id"],
-        "ben": ben["id"],
-    }
+from tests.staff.helpers import api_staff, count_rows, licence
 
 
 def shift(
@@ -112,7 +88,7 @@ async def test_refusals_have_codes_details_and_write_nothing(
     r = await client.post("/api/staff/shifts", json=shift(ward, "ann", "2026-06-01", "Early"), headers=h)
     assert r.status_code == 201
     first = r.json()["shift"]["id"]
-    before = await _count(db, Shift)
+    before = await count_rows(db, Shift)
 
     # The same person on an overlapping late shift.
     err = assert_error(
@@ -238,7 +214,7 @@ async def test_refusals_have_codes_details_and_write_nothing(
         400,
         "date_out_of_range",
     )
-    assert await _count(db, Shift) == before + 5  # only the accepted ones
+    assert await count_rows(db, Shift) == before + 5  # only the accepted ones
 
 
 async def test_weekly_hours_warn_but_do_not_refuse(client: httpx.AsyncClient, ward: dict[str, Any]) -> None:
@@ -320,7 +296,7 @@ async def test_a_week_is_all_or_nothing(
         headers=h,
     )
     assert r.status_code == 201
-    before = await _count(db, Shift)
+    before = await count_rows(db, Shift)
     week = {
         "department_id": ward["dept"],
         "week_start": "2026-06-01",
@@ -363,7 +339,7 @@ async def test_a_week_is_all_or_nothing(
         5: ["outside_week"],
         6: ["staff_not_found"],
     }
-    assert await _count(db, Shift) == before  # nothing written
+    assert await count_rows(db, Shift) == before  # nothing written
 
     good = {
         **week,
@@ -372,14 +348,14 @@ async def test_a_week_is_all_or_nothing(
     r = await client.post("/api/staff/rota/week", json=good, headers=h)
     assert r.status_code == 201, r.text
     assert len(r.json()["created"]) == 3 and r.json()["removed"] == []
-    assert await _count(db, Shift) == before + 3
+    assert await count_rows(db, Shift) == before + 3
 
     # Saving the week again with replace swaps it for the new plan.
     again = {**week, "replace": True, "shifts": [{**week["shifts"][1]}]}
     r = await client.post("/api/staff/rota/week", json=again, headers=h)
     assert r.status_code == 201, r.text
     assert len(r.json()["removed"]) == 3 and r.json()["created"][0]["definition_name"] == "Late"
-    assert await _count(db, Shift) == before + 1
+    assert await count_rows(db, Shift) == before + 1
     assert_error(
         await client.post("/api/staff/rota/week", json={**good, "week_start": "2026-06-02"}, headers=h),
         400,
@@ -441,7 +417,7 @@ async def test_leave_crud_and_shifts_inside_it(
     body = {"staff_id": ward["ann"], "kind": "sick", "start_date": "2026-06-10", "end_date": "2026-06-11"}
     err = assert_error(await client.post("/api/staff/leave", json=body, headers=h), 409, "shift_during_leave")
     assert [x["id"] for x in err["details"]["shifts"]] == [s1["id"]]
-    assert await _count(db, Leave) == 0
+    assert await count_rows(db, Leave) == 0
     r = await client.post("/api/staff/leave", json={**body, "cancel_shifts": True}, headers=h)
     assert r.status_code == 201, r.text
     got = r.json()
@@ -476,7 +452,7 @@ async def test_leave_crud_and_shifts_inside_it(
     )
     assert [x["staff_name"] for x in r.json()] == ["Ann Ashby"]
     assert (await client.delete(f"/api/staff/leave/{leave['id']}", headers=h)).status_code == 204
-    assert await _count(db, Leave) == 0
+    assert await count_rows(db, Leave) == 0
     # Bad leave: reversed days, both forms, neither.
     for bad in (
         {**body, "start_date": "2026-06-12", "end_date": "2026-06-10"},
@@ -501,7 +477,7 @@ async def test_who_cannot_write_the_rota(
     client: httpx.AsyncClient, db: Database, ward: dict[str, Any], role: str
 ) -> None:
     h = await headers_for(client, db, role)
-    before = await _count(db, Shift)
+    before = await count_rows(db, Shift)
     r = await client.post("/api/staff/shifts", json=shift(ward, "ann", "2026-06-01"), headers=h)
     assert_error(r, 403, "forbidden")
     week = {"department_id": ward["dept"], "week_start": "2026-06-01", "shifts": []}
@@ -510,7 +486,7 @@ async def test_who_cannot_write_the_rota(
     assert_error(await client.post("/api/staff/leave", json=body, headers=h), 403, "forbidden")
     defn = {"name": "Mine", "start_time": "01:00", "end_time": "02:00"}
     assert_error(await client.post("/api/staff/shift-definitions", json=defn, headers=h), 403, "forbidden")
-    assert await _count(db, Shift) == before
+    assert await count_rows(db, Shift) == before
     denied = await audit_events(db, action="staff.access_denied")
     assert len(denied) >= 4 and all(e.outcome == "denied" for e in denied)
     # Clinicians may read the rota; patients may not.

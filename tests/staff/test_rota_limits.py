@@ -3,33 +3,15 @@ times in rota answers carry the facility's offset."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import func, select
 
 from app.db import Database
 from app.staff.models import Shift
 from app.staff.schemas import MAX_WEEK_SHIFTS
-from tests.patients.helpers import assert_error, headers_for
-from tests.staff.helpers import api_definitions, api_department, api_staff
-
-
-async def _count(db: Database, model: Any) -> int:
-    async with db.sessionmaker() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
-
-
-@pytest.fixture
-async def ward(client: httpx.AsyncClient, db: Database) -> dict[str, Any]:
-    admin = await headers_for(client, db, "admin")
-    rota = await headers_for(client, db, "receptionist")
-    dept = await api_department(client, admin, f"W{uuid.uuid4().hex[:6]}", "Ward 9")
-    defs = await api_definitions(client, rota)
-    ann = await api_staff(client, admin, "Ashby", department_id=dept["id"], position="Staff nurse")
-    return {"admin": admin, "rota": rota, "dept": dept["id"], "defs": defs, "ann": ann["id"]}
+from tests.patients.helpers import assert_error
+from tests.staff.helpers import api_staff, count_rows
 
 
 def _week(w: dict[str, Any], n: int) -> dict[str, Any]:
@@ -54,7 +36,7 @@ async def test_a_full_week_of_one_duplicated_shift_gets_a_short_refusal(
         assert len(overlap["conflicts_with"]) == 5
         assert overlap["conflicts_total"] == MAX_WEEK_SHIFTS - 1
         assert item["index"] not in [c["index"] for c in overlap["conflicts_with"]]
-    assert await _count(db, Shift) == 0
+    assert await count_rows(db, Shift) == 0
 
 
 async def test_more_shifts_than_a_week_can_hold_is_a_short_validation_error(
@@ -65,7 +47,7 @@ async def test_more_shifts_than_a_week_can_hold_is_a_short_validation_error(
     assert len(r.content) < 2_000
     assert err["details"][0]["loc"] == ["body", "shifts"]
     assert (await client.get("/health")).status_code == 200
-    assert await _count(db, Shift) == 0
+    assert await count_rows(db, Shift) == 0
 
 
 async def test_a_busy_but_valid_week_is_saved(client: httpx.AsyncClient, ward: dict[str, Any]) -> None:
@@ -135,7 +117,7 @@ async def test_a_time_in_the_spring_gap_is_refused_with_its_own_code(
     assert [(i["index"], [v["code"] for v in i["violations"]]) for i in err["details"]["items"]] == [
         (1, ["nonexistent_local_time"])
     ]
-    assert await _count(db, Shift) == 0
+    assert await count_rows(db, Shift) == 0
     # The same times on another day are fine.
     ok = await client.post("/api/staff/shifts", json={**body, "date": "2027-03-29"}, headers=h)
     assert ok.status_code == 201, ok.text

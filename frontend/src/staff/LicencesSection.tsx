@@ -2,9 +2,10 @@ import { useId, useState, type FormEvent } from "react";
 import type { ApiClient } from "../api/client";
 import { describeError } from "../api/errors";
 import { addLicence, updateLicence } from "./api";
+import { BookedWarning } from "./BookedWarning";
 import { daysBetween, shortDate } from "./dates";
 import { EXPIRING_WARN_DAYS, covers, licenceTitle } from "./licence";
-import { appointmentsCount, bookedLabel, strandedAppointmentsOf, strandedInWarnings, type StrandedAppointments } from "./rota";
+import { appointmentsCount, strandedAppointmentsOf, strandedInWarnings, type StrandedAppointments } from "./rota";
 import type { LicenceCreate, LicenceUpdate, Qualification } from "./types";
 
 /** Licence types coded by the hub itself (the demo's GMC/NMC registrations use it too). */
@@ -172,22 +173,23 @@ function LicenceForm({
         </div>
       )}
       {booked && (
-        <div className="violation-panel" role="alert">
-          <p className="violation-title">
-            {appointmentsCount(booked.total)} {booked.total === 1 ? "is" : "are"} booked on days this leaves without a valid
-            licence — save anyway?
-          </p>
-          <ul>
-            {booked.appointments.slice(0, 5).map((a) => (
-              <li key={a.id}>{bookedLabel(a)}</li>
-            ))}
-          </ul>
-          {booked.total > 5 && <p>…and {booked.total - 5} more.</p>}
-          <p>They stay booked: reschedule them with the patients.</p>
-          <button type="button" className="button button-primary" disabled={busy} onClick={() => void save(true)}>
-            Save anyway
-          </button>
-        </div>
+
+        <BookedWarning
+
+          booked={booked}
+
+          where="on days this leaves without a valid licence — save anyway?"
+
+          note="They stay booked: reschedule them with the patients."
+
+          action="Save anyway"
+
+          busy={busy}
+
+          onConfirm={() => void save(true)}
+
+        />
+
       )}
       <div className="form-actions">
         <button type="submit" className="button button-primary" disabled={busy}>

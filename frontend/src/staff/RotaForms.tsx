@@ -4,11 +4,10 @@ import { useId, useState, type FormEvent, type RefObject } from "react";
 import type { ApiClient } from "../api/client";
 import { describeError } from "../api/errors";
 import { createLeave } from "./api";
+import { BookedWarning } from "./BookedWarning";
 import { dayLabel, longDayLabel, shortDate, zonedLabel } from "./dates";
 import {
   LEAVE_KINDS,
-  appointmentsCount,
-  bookedLabel,
   leaveLabel,
   shiftTimes,
   shiftTitle,
@@ -550,21 +549,23 @@ export function LeaveForm({
           </div>
         )}
         {booked && (
-          <div className="violation-panel" role="alert">
-            <p className="violation-title">
-              {appointmentsCount(booked.total)} {booked.total === 1 ? "is" : "are"} booked in this period — record anyway?
-            </p>
-            <ul>
-              {booked.appointments.slice(0, 5).map((a) => (
-                <li key={a.id}>{bookedLabel(a)}</li>
-              ))}
-            </ul>
-            {booked.total > 5 && <p>…and {booked.total - 5} more.</p>}
-            <p>They stay booked: reschedule them with the patients once the leave is recorded.</p>
-            <button type="button" className="button button-primary" disabled={busy} onClick={() => void save(true)}>
-              Record anyway
-            </button>
-          </div>
+
+          <BookedWarning
+
+            booked={booked}
+
+            where="in this period — record anyway?"
+
+            note="They stay booked: reschedule them with the patients once the leave is recorded."
+
+            action="Record anyway"
+
+            busy={busy}
+
+            onConfirm={() => void save(true)}
+
+          />
+
         )}
         <label className="check">
           <input type="checkbox" checked={v.cancelShifts} onChange={(e) => set("cancelShifts", e.target.checked)} />
