@@ -21,9 +21,12 @@ import signal
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
+import av
 from aiortc import MediaStreamTrack
-from aiortc.contrib.media import MediaRecorder
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame, VideoFrame
 
 from app.config import Settings
 from app.db import Database
@@ -34,6 +37,78 @@ from media.peer import CallPeer
 from signaling.main import unit_of_work
 
 log = logging.getLogger("media.recorder")
+
+
+class MatroskaWriter:
+    """Writes tracks into one Matroska file: H.264 (x264, veryfast) and AAC, a stream per track.
+
+    Unlike aiortc's MediaRecorder it waits for the first frame of every track before it writes
+    the file's header, so each stream is declared with its real picture size and its encoder's
+    parameters (a header written on the first audio packet would leave the video unplayable),
+    and it starts every stream's clock at zero.
+    """
+
+    def __init__(self, path: Path, tracks: list[MediaStreamTrack]) -> None:
+        self.path = path
+        self.tracks = tracks
+        self.container: av.container.OutputContainer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, first_frame_timeout: float = 20.0) -> None:
+        firsts: list[Any] = list(
+            await asyncio.wait_for(asyncio.gather(*(t.recv() for t in self.tracks)), first_frame_timeout)
+        )
+        container = av.open(str(self.path), mode="w", format="matroska")
+        self.container = container
+        streams: list[Any] = []
+        for first in firsts:
+            stream: Any
+            if isinstance(first, VideoFrame):
+                stream = container.add_stream("libx264", rate=30)
+                stream.width, stream.height = first.width, first.height
+                stream.pix_fmt = "yuv420p"
+                stream.codec_context.options = {"preset": "veryfast", "tune": "zerolatency"}
+            else:
+                stream = container.add_stream("aac", rate=first.sample_rate)
+            streams.append(stream)
+        origins = [f.pts or 0 for f in firsts]
+        packets: list[Any] = []
+        for stream, first, origin in zip(streams, firsts, origins, strict=True):
+            first.pts = (first.pts or 0) - origin
+            packets += stream.encode(first)  # opens every encoder before the header is written
+        for packet in packets:
+            container.mux(packet)
+        self._tasks = [
+            asyncio.create_task(self._pump(track, stream, origin))
+            for track, stream, origin in zip(self.tracks, streams, origins, strict=True)
+        ]
+        self._streams = streams
+
+    async def _pump(self, track: MediaStreamTrack, stream: Any, origin: int) -> None:
+        assert self.container is not None
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if not isinstance(frame, AudioFrame | VideoFrame):
+                continue
+            frame.pts = (frame.pts or 0) - origin
+            if frame.pts < 0:
+                continue
+            for packet in stream.encode(frame):
+                self.container.mux(packet)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.container is not None:
+            for stream in self._streams:
+                for packet in stream.encode(None):  # flush the encoders' delayed frames
+                    self.container.mux(packet)
+            self.container.close()
+            self.container = None
 
 
 class Recorder:
@@ -73,7 +148,7 @@ class Recorder:
     async def run(self) -> int:
         """Record until told to stop; the file's size in bytes (0: nothing was recorded)."""
         runner = asyncio.create_task(self.peer.run())
-        recorder: MediaRecorder | None = None
+        recorder: MatroskaWriter | None = None
         try:
             waiting = asyncio.create_task(self.first_track.wait())
             stopping = asyncio.create_task(self.stop.wait())
@@ -83,9 +158,7 @@ class Recorder:
                 return 0
             # Tracks of one answer arrive together; give the others a moment to arrive too.
             await asyncio.sleep(self.settle_seconds)
-            recorder = MediaRecorder(str(self.output), format="matroska")
-            for _, track in self.tracks:
-                recorder.addTrack(track)
+            recorder = MatroskaWriter(self.output, [track for _, track in self.tracks])
             await recorder.start()
             await self.client.send({"type": "recording", "status": "recording"})
             await self.on_recording()
