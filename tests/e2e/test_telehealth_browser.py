@@ -238,6 +238,18 @@ async def test_two_browsers_waiting_room_admit_notes_and_end(
         await notes.get_by_role("button", name="Save note").click()
         await expect(notes.get_by_text("Seen by video; advised rest and fluids.")).to_be_visible()
 
+        # A prescription from the chart beside the call belongs to the visit's encounter.
+        await chart.get_by_role("button", name="Prescribe…").click()
+        await chart.get_by_label("Drug", exact=True).fill("Cetirizine Hydrochloride 10 MG Oral Tablet")
+        await chart.get_by_label("RxNorm code").fill("1014678")
+        await chart.get_by_label("Dose", exact=True).fill("10")
+        await chart.get_by_label("Frequency").fill("once daily")
+        await chart.get_by_label("Duration", exact=True).fill("5")
+        await chart.get_by_role("button", name="Prescribe", exact=True).click()
+        await expect(chart.get_by_role("status").filter(has_text="Prescribed")).to_have_text(
+            "Prescribed Cetirizine Hydrochloride 10 MG Oral Tablet."
+        )
+
         # Chat both ways.
         await patient.get_by_label("Message").fill("Thank you, doctor")
         await patient.get_by_role("button", name="Send").click()
@@ -262,3 +274,10 @@ def _check_ended(server: LiveServer, username: str, password: str, consultation_
         ).json()
         assert encounter["class_code"] == "VR" and encounter["status"] == "finished"
         assert [n["text"] for n in encounter["notes"]] == ["Seen by video; advised rest and fluids."]
+        meds = c.get(
+            f"/api/patients/{detail['patient']['id']}/medication-requests",
+            params={"limit": 200},
+            headers=headers,
+        ).json()["items"]
+        in_call = [m for m in meds if m["encounter_id"] == detail["encounter_id"]]
+        assert [m["medication"]["display"] for m in in_call] == ["Cetirizine Hydrochloride 10 MG Oral Tablet"]

@@ -1,5 +1,5 @@
 import { useCallback, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import createClient from "openapi-fetch";
 import { describeError } from "../api/errors";
 import type { paths } from "../api/types";
@@ -8,7 +8,6 @@ import { useLoad } from "../patients/hooks";
 import { PatientRecord } from "../patients/PatientRecord";
 import {
   addVisitNote,
-  endConsultation,
   getConsultation,
   guestJoin,
   inviteGuest,
@@ -233,7 +232,6 @@ export function ClinicianCallPage() {
   const { api, permissions } = useAuth();
   const detail = useLoad((signal) => getConsultation(api, id, signal), [api, id]);
   const [encounterId, setEncounterId] = useState<string | null>(null);
-  const navigate = useNavigate();
   const join = useCallback(async () => {
     const j = await joinConsultation(api, id);
     setEncounterId(j.encounter_id ?? null);
@@ -251,12 +249,15 @@ export function ClinicianCallPage() {
         <div>
           <JoinFlow join={join} extra={(controls) => <ClinicianControls id={id} controls={controls} />} />
           {encounterId ? <VisitNotes patientId={c.patient.id} encounterId={encounterId} /> : null}
-          <button type="button" className="button" onClick={() => endConsultation(api, id).then(() => navigate("/telehealth")).catch(() => undefined)} hidden>
-            End
-          </button>
         </div>
         <aside aria-label="Patient chart">
-          <PatientRecord patientId={c.patient.id} clinical={permissions.has("clinical:read")} canPrescribe={permissions.has("clinical:prescribe")} embedded />
+          <PatientRecord
+            patientId={c.patient.id}
+            clinical={permissions.has("clinical:read")}
+            canPrescribe={permissions.has("clinical:prescribe")}
+            encounterId={encounterId}
+            embedded
+          />
         </aside>
       </div>
     </div>
