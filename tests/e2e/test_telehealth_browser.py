@@ -207,6 +207,36 @@ async def test_patient_in_chromium_and_the_aiortc_bot_as_clinician_see_each_othe
     assert summary.get("audio_frames", 0) > 0
 
 
+async def test_a_guest_joins_with_a_one_time_link_and_the_link_works_once(
+    webrtc_browser: Browser, live_server: LiveServer
+):
+    username, password, consultation_id = _video_visit(live_server)
+    link = _invite(live_server, username, password, consultation_id)
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "media.bot", "--api", live_server.url, "--username", username,
+        "--password", password, "--consultation", consultation_id, "--admit", "--seconds", "120",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    guest = await _page(webrtc_browser, live_server)
+    other = await _page(webrtc_browser, live_server)
+    try:
+        # No account: the link alone, then the device check and the waiting room.
+        await guest.goto(link)
+        await expect(guest.get_by_role("heading", name="Join a video visit as a guest")).to_be_visible()
+        await guest.get_by_role("button", name="Join the visit").click()
+        await _decoded(guest)  # admitted by the clinician bot
+        # The same link in another browser: refused.
+        await other.goto(link)
+        await other.get_by_role("button", name="Join the visit").click()
+        await expect(other.get_by_role("alert")).to_contain_text("already been used")
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(bot.communicate(), 30)
+        await guest.context.close()
+        await other.context.close()
+
+
 async def test_two_browsers_waiting_room_admit_notes_and_end(
     webrtc_browser: Browser, live_server: LiveServer
 ):
@@ -262,6 +292,17 @@ async def test_two_browsers_waiting_room_admit_notes_and_end(
         await doctor.context.close()
 
     _check_ended(live_server, username, password, consultation_id)
+
+
+def _invite(server: LiveServer, username: str, password: str, consultation_id: str) -> str:
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        r = c.post(
+            f"/api/telehealth/consultations/{consultation_id}/invites",
+            json={"display_name": "Ana (interpreter)", "relationship": "interpreter"},
+            headers=_token(c, username, password),
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["path"])
 
 
 def _check_ended(server: LiveServer, username: str, password: str, consultation_id: str) -> None:
