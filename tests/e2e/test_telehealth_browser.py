@@ -3,7 +3,9 @@
 1. the demo patient joins from the portal (device check, waiting room) while the aiortc bot
    (`python -m media.bot`) joins as the clinician and admits them: both sides decode the
    other's video (the browser's getStats inbound-rtp framesDecoded, the bot's frame count);
-2. the patient and the clinician both in browsers: the clinician sees the patient waiting,
+2. a guest joins with the clinician's one-time link (the bot admits them); the link then fails in
+   a second browser;
+3. the patient and the clinician both in browsers: the clinician sees the patient waiting,
    admits them, both see decoded frames, the clinician writes a note on the virtual encounter
    beside the chart and ends the visit, which ends it for the patient too.
 
