@@ -56,6 +56,27 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
 
+    # Video consultations. Join is open from this many minutes before the start until the end
+    # plus the grace; join tokens (for the signaling WebSocket) live this many seconds.
+    telehealth_join_early_minutes: int = Field(default=15, ge=0, le=240)
+    telehealth_join_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    telehealth_join_token_seconds: int = Field(default=300, ge=10, le=3600)
+    # Where browsers reach signaling: unset, the same origin's /ws/signaling (embedded default).
+    signaling_url: str | None = None
+    # ICE servers handed to every participant. TURN credentials follow the TURN REST API
+    # convention (coturn use-auth-secret): username "expiry:user", HMAC-SHA1 with turn_secret.
+    stun_urls: list[str] = []
+    turn_urls: list[str] = []
+    turn_secret: str | None = None
+    turn_credential_seconds: int = Field(default=4 * 3600, ge=60, le=48 * 3600)
+    # Recordings (Matroska files) and how recorders are started: "subprocess" runs
+    # `python -m media.recorder` beside the API (embedded default); "broker" asks the media
+    # service (`python -m media.worker`) over the broker.
+    recordings_dir: Path = ROOT / "var" / "recordings"
+    media_launcher: Literal["subprocess", "broker"] = "subprocess"
+    # The signaling WebSocket as the recorder reaches it; unset: derived from the API's own address.
+    media_signaling_url: str | None = None
+
     access_token_minutes: int = Field(default=15, ge=1, le=120)
     refresh_token_days: int = Field(default=14, ge=1, le=90)
 

@@ -33,6 +33,8 @@ from app.notifications.router import router as notifications_router
 from app.notifications.worker import NotificationWorker
 from app.patients.router import router as patients_router
 from app.staff.router import router as staff_router
+from app.telehealth.launcher import Launcher
+from app.telehealth.router import router as telehealth_router
 
 log = logging.getLogger("app")
 
@@ -52,6 +54,8 @@ def create_app(
         app.state.broker = broker or create_broker(settings.redis_url)
         if own_broker:
             await app.state.broker.start()
+        # Recorders run as their own processes (aiortc stays off this event loop).
+        app.state.media_launcher = Launcher(settings, app.state.broker)
         # The outbox dispatcher (the CLI's `notifications dispatch` does the same from a timer).
         app.state.notifications_worker = None
         if settings.notifications_worker:
@@ -66,6 +70,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.media_launcher.close()
             if app.state.offer_sweeper is not None:
                 await app.state.offer_sweeper.stop()
             if app.state.notifications_worker is not None:
@@ -107,6 +112,7 @@ def create_app(
     app.include_router(appointments_router)
     app.include_router(facilities_router)
     app.include_router(notifications_router)
+    app.include_router(telehealth_router)
 
     from signaling.main import build_routes
 

@@ -10,6 +10,7 @@ from app.kit import idempotency as idempotency_models
 from app.notifications import models as notification_models
 from app.patients import models as patient_models
 from app.staff import models as staff_models
+from app.telehealth import models as telehealth_models
 
 __all__ = [
     "Base",
@@ -22,4 +23,5 @@ __all__ = [
     "notification_models",
     "patient_models",
     "staff_models",
+    "telehealth_models",
 ]

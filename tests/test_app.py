@@ -80,6 +80,8 @@ async def test_endpoints_are_authenticated_unless_public(app):
     public = {"/health", "/ready", "/api/auth/token", "/api/auth/refresh", "/fhir/metadata"}
     # Calendar apps cannot sign in: the feed's secret, revocable token is its credential.
     public.add("/api/staff/calendar-feeds/{token}.ics")
+    # A guest (interpreter, family) has no account: the one-time invitation's secret is the credential.
+    public.add("/api/telehealth/guest/join")
     spec = app.openapi()
     for path, ops in spec["paths"].items():
         for method, op in ops.items():

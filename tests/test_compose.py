@@ -31,7 +31,6 @@ TURN_CONF = ROOT / "docker" / "turnserver.conf"
 COMPOSE_ONLY_VARS: dict[str, str] = {
     "HOSPITAL_MYSQL_PASSWORD": "MySQL password of the app user; becomes part of HOSPITAL_DATABASE_URL",
     "HOSPITAL_MYSQL_ROOT_PASSWORD": "MySQL root password, for the mysql image's first start only",
-    "HOSPITAL_TURN_SECRET": "coturn --static-auth-secret (TURN REST API); not yet a Settings field",
     "HOSPITAL_TURN_EXTERNAL_IP": "coturn --external-ip: the public address relays are advertised on",
 }
 
@@ -40,7 +39,7 @@ COMPOSE_ONLY_VARS: dict[str, str] = {
 # the entry is removed, so this set cannot go stale.
 PENDING_MODULES: dict[str, str] = {}
 
-APP_SERVICES = ("migrate", "api", "signaling")
+APP_SERVICES = ("migrate", "api", "signaling", "media")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,7 +499,7 @@ def test_long_running_services_have_a_health_check(service: str) -> None:
     assert test and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, f"{service}: healthcheck test {test}"
 
 
-HEALTH_URLS = {"api": "/ready", "signaling": "/signaling/health"}
+HEALTH_URLS = {"api": "/ready", "signaling": "/signaling/health", "media": "/media/health"}
 
 
 @pytest.mark.parametrize("service", sorted(HEALTH_URLS))

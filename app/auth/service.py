@@ -434,6 +434,10 @@ async def authenticate_access_token(session: AsyncSession, settings: Settings, t
     user, revoked_at, expires_at = row
     if revoked_at is not None or expires_at <= _now():
         raise Unauthorized("This sign-in session has ended; please sign in again", code="session_revoked")
+    return _principal(user, claims.session_id)
+
+
+def _principal(user: User, session_id: uuid.UUID) -> Principal:
     if not user.is_active:
         raise Unauthorized("This account is disabled", code="account_disabled")
     roles = tuple(user.role_names)
@@ -445,5 +449,31 @@ async def authenticate_access_token(session: AsyncSession, settings: Settings, t
         roles=roles,
         permissions=permissions_for(list(roles)),
         patient_id=user.patient_id,
-        session_id=claims.session_id,
+        session_id=session_id,
     )
+
+
+async def principal_for_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> Principal:
+    """The principal of a user's sign-in session, for work done on their behalf outside a request
+    (telehealth signaling acting on a clinician's join token). Refused like a request would be
+    when the session ended or the account is disabled."""
+    row = (
+        (
+            await session.execute(
+                select(User, AuthSession.revoked_at, AuthSession.expires_at)
+                .join(AuthSession, AuthSession.user_id == User.id)
+                .where(AuthSession.id == session_id, User.id == user_id)
+                .options(joinedload(User.roles))
+            )
+        )
+        .unique()
+        .first()
+    )
+    if row is None:
+        raise Unauthorized("The sign-in session is unknown", code="invalid_token")
+    user, revoked_at, expires_at = row
+    if revoked_at is not None or expires_at <= _now():
+        raise Unauthorized("This sign-in session has ended; please sign in again", code="session_revoked")
+    return _principal(user, session_id)

@@ -19,6 +19,13 @@ import { LicenceReportPage } from "./staff/LicenceReportPage";
 import { RotaPage } from "./staff/RotaPage";
 import { StaffDirectoryPage } from "./staff/StaffDirectoryPage";
 import { StaffRecordPage } from "./staff/StaffRecordPage";
+import {
+  ClinicianCallPage,
+  ClinicianVisitsPage,
+  GuestVisitPage,
+  MyVisitsPage,
+  PatientCallPage,
+} from "./telehealth/TelehealthPages";
 
 /** Modules that have landed; the rest show their placeholder. */
 const SCREENS: Record<string, () => ReactElement> = {
@@ -29,6 +36,8 @@ const SCREENS: Record<string, () => ReactElement> = {
   "staff-directory": () => <StaffDirectoryPage />,
   "staff-rota": () => <RotaPage />,
   "staff-licences": () => <LicenceReportPage />,
+  telehealth: () => <ClinicianVisitsPage />,
+  "my-visits": () => <MyVisitsPage />,
 };
 
 export function AppRoutes() {
@@ -36,9 +45,12 @@ export function AppRoutes() {
   const patients = pages.find((p) => p.id === "patients")!;
   const myAppointments = pages.find((p) => p.id === "my-appointments")!;
   const staffDirectory = pages.find((p) => p.id === "staff-directory")!;
+  const telehealth = pages.find((p) => p.id === "telehealth")!;
+  const myVisits = pages.find((p) => p.id === "my-visits")!;
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      <Route path="/visit/guest" element={<GuestVisitPage />} />
       <Route
         element={
           <RequireAuth>
@@ -91,6 +103,22 @@ export function AppRoutes() {
           element={
             <RequirePage page={myAppointments}>
               <BookVisitPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/telehealth/:id"
+          element={
+            <RequirePage page={telehealth}>
+              <ClinicianCallPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/my/visits/:id"
+          element={
+            <RequirePage page={myVisits}>
+              <PatientCallPage />
             </RequirePage>
           }
         />

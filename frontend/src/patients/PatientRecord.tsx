@@ -431,11 +431,14 @@ export function PatientRecord({
   canPrescribe,
   readOnly = false,
   embedded = false,
+  encounterId = null,
 }: {
   patientId: string;
   clinical: boolean;
   canPrescribe: boolean;
   readOnly?: boolean;
+  /** Prescriptions written here belong to this encounter (the video visit beside the chart). */
+  encounterId?: string | null;
   /** Inside another page (the portal's home): no back link, the name is an h2. */
   embedded?: boolean;
 }) {
@@ -511,6 +514,7 @@ export function PatientRecord({
               patientId={patientId}
               patientName={fullName(patient)}
               allergies={data.allergies}
+              encounterId={encounterId}
               onPrescribed={onPrescribed}
               onCancel={() => {
                 setPrescribing(false);

@@ -34,6 +34,7 @@ export function PrescribePanel({
   onPrescribed,
   onCancel,
   newKey,
+  encounterId,
 }: {
   api: ApiClient;
   patientId: string;
@@ -43,6 +44,8 @@ export function PrescribePanel({
   onCancel: () => void;
   /** For tests; defaults to crypto.randomUUID. */
   newKey?: () => string;
+  /** The encounter the prescription belongs to (a video visit's virtual encounter). */
+  encounterId?: string | null;
 }) {
   const id = useId();
   const [form, setForm] = useState<PrescriptionForm>(EMPTY_PRESCRIPTION);
@@ -74,7 +77,7 @@ export function PrescribePanel({
 
   async function send(overrideReason?: string) {
     if (inFlight.current) return; // a second click while the first is on the wire
-    const body = prescriptionBody(form, overrideReason);
+    const body = { ...prescriptionBody(form, overrideReason), ...(encounterId ? { encounter_id: encounterId } : {}) };
     const key = keys.current!.keyFor(body);
     inFlight.current = true;
     setSending(true);

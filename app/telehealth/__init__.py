@@ -1,0 +1,1 @@
+"""Video consultations: lifecycle, participants, join tokens, guests, chat, consent, recordings."""
