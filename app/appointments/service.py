@@ -668,7 +668,7 @@ def _actions(
                 out.append("check_in")
             if now >= appointment.start_at:
                 out.append("no_show")
-    if status == CHECKED_IN and staff_write:
+    if status == CHECKED_IN and staff_write and now >= appointment.start_at:
         out.append("complete")
     return out
 
@@ -1419,8 +1419,15 @@ async def _transition(
     tz = zone(settings)
     if to == CHECKED_IN and now < _day_start(appointment.start_at.astimezone(tz).date(), tz):
         raise Conflict("Check-in opens on the day of the appointment", code="too_early")
-    if to == NO_SHOW and now < appointment.start_at:
-        raise Conflict("The appointment has not started yet", code="not_started")
+    if to in (NO_SHOW, COMPLETED) and now < appointment.start_at:
+        # A visit cannot have taken place (or been missed) before its start: checked in early,
+        # the patient is still waiting; completion and no-show wait for the start time.
+        raise Conflict(
+            f"The appointment has not started yet: it can be {verb} from its start"
+            f" ({_human(appointment.start_at, tz)})",
+            code="not_started",
+            details={"start": appointment.start_at.isoformat()},
+        )
     appointment.status = to
     if to == CHECKED_IN:
         appointment.checked_in_at = now
@@ -1467,6 +1474,8 @@ async def complete(
     settings: Settings,
     now: datetime | None = None,
 ) -> Appointment:
+    """The visit took place: a checked-in appointment, from its start on (before it, 409
+    ``not_started``; the actions offer "complete" only then)."""
     return await _transition(
         session,
         principal,
@@ -1487,6 +1496,7 @@ async def no_show(
     settings: Settings,
     now: datetime | None = None,
 ) -> Appointment:
+    """The patient did not come: a booked appointment, from its start on (409 ``not_started``)."""
     return await _transition(
         session,
         principal,

@@ -11,6 +11,7 @@ import icalendar
 from app.appointments import service
 from app.auth.permissions import permissions_for
 from app.deps import Principal
+from app.errors import Conflict
 from tests.appointments.helpers import (
     add_hours,
     booking,
@@ -234,3 +235,51 @@ async def test_the_visit_state_machine(client, db):
     assert [e.patient_id for e in await audit_events(db, action="appointment.checked_in")] == [
         uuid.UUID(patient["id"])
     ]
+
+
+async def test_a_visit_is_completed_only_from_its_start(client, db):
+    """Checked in early, the patient is still waiting: completing (or a no-show) before the
+    start is 409 ``not_started`` and changes nothing; from the start on it goes through."""
+    c = await clinic(client, db)
+    _, me = await make_patient(client, db, c.reception)
+    made = await client.post("/api/appointments", json=booking(c, None, next_local(4, "10:00")), headers=me)
+    assert made.status_code == 201, made.text
+    one = made.json()
+    settings = settings_of(client)
+    desk = reception_principal()
+    start = at(one["start"])
+    async with db.sessionmaker() as session:
+        await service.check_in(
+            session, desk, uuid.UUID(one["id"]), settings=settings, now=start - timedelta(minutes=22)
+        )
+        await session.commit()
+    async with db.sessionmaker() as session:
+        row = await service.get_appointment(session, desk, uuid.UUID(one["id"]))
+        (early,) = await service.present(
+            session, desk, [row], settings=settings, now=start - timedelta(seconds=1)
+        )
+        assert early.actions == []  # nothing to do but wait: not "complete" yet
+        (due,) = await service.present(session, desk, [row], settings=settings, now=start)
+        assert due.actions == ["complete"]
+    async with db.sessionmaker() as session:
+        try:
+            await service.complete(
+                session, desk, uuid.UUID(one["id"]), settings=settings, now=start - timedelta(seconds=1)
+            )
+        except Conflict as exc:
+            assert exc.code == "not_started"
+            assert exc.details == {"start": start.isoformat()}
+        else:
+            raise AssertionError("completed before the start")
+    # Through the API, now (days before the start): the same refusal, and nothing changed.
+    r = await client.post(f"/api/appointments/{one['id']}/complete", headers=c.doctor)
+    assert_error(r, 409, "not_started")
+    assert "has not started yet" in r.json()["error"]["message"]
+    again = (await client.get(f"/api/appointments/{one['id']}", headers=c.doctor)).json()
+    assert again["status"] == "checked_in" and again["completed_at"] is None
+    async with db.sessionmaker() as session:
+        row = await service.complete(
+            session, desk, uuid.UUID(one["id"]), settings=settings, now=start + timedelta(minutes=1)
+        )
+        assert row.status == "completed" and row.completed_at == start + timedelta(minutes=1)
+        await session.commit()
