@@ -455,6 +455,7 @@ async def search_slots(
             raise NotFound("Staff member not found", code="staff_not_found")
         scope = [staff_id]
     if department_id is not None:
+        await staff.require_department(session, department_id)  # unknown: 404, as a clinician is
         members = await staff.department_staff_ids(session, department_id)
         scope = [m for m in members if scope is None or m in scope]
     effective_start = max(window_start, position[0]) if position else window_start
@@ -571,10 +572,14 @@ async def _check_slot(
             "nearest_local": [_local(x, tz) for x in nearest],
         }
         names = " and ".join(f"{x.astimezone(tz):%H:%M}" for x in nearest)
+        asked = start.astimezone(tz)
+        # Slots start on whole minutes: a start with seconds says so, not "10:00 is not a start".
+        off_minute = bool(asked.second or asked.microsecond)
+        label = asked.strftime("%H:%M:%S.%f").rstrip("0").rstrip(".") if off_minute else f"{asked:%H:%M}"
         raise BadRequest(
-            f"{start.astimezone(tz):%H:%M} is not the start of a {kind.duration_minutes}-minute slot of"
-            f" this type; the nearest {'is' if len(nearest) == 1 else 'are'} {names}"
-            f" ({settings.facility_timezone})",
+            f"{label} is not the start of a {kind.duration_minutes}-minute slot of this type"
+            f"{' (slots start on a whole minute)' if off_minute else ''};"
+            f" the nearest {'is' if len(nearest) == 1 else 'are'} {names} ({settings.facility_timezone})",
             code="not_a_slot",
             details=details,
         )

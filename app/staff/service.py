@@ -680,6 +680,11 @@ async def unavailable_intervals(
     return out
 
 
+async def require_department(session: AsyncSession, department_id: uuid.UUID) -> None:
+    """404 ``department_not_found`` unless the department exists (active or not)."""
+    await repo.get_department(session, department_id)
+
+
 async def department_staff_ids(session: AsyncSession, department_id: uuid.UUID) -> list[uuid.UUID]:
     """Active current members of a department (by current post or a current position)."""
     today = rules.local_day(utcnow(), _facility_zone(None))
