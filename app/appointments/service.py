@@ -962,9 +962,17 @@ def _staff_event(
     start: datetime | None = None,
     end: datetime | None = None,
     cancelled: bool = False,
+    organizer: ical.Party | None = None,
+    attendees: tuple[ical.Party, ...] = (),
 ) -> ical.CalendarEvent:
     """The clinician's copy of the appointment: the patient's UID (so it merges with the
-    clinician's feed and follows every change), the type only, never the patient."""
+    clinician's feed and follows every change), the type only, never the patient.
+
+    E-mailed as an iTIP REQUEST (a later move: REQUEST with a higher SEQUENCE; a withdrawal:
+    CANCEL), so it names the facility's sender as ORGANIZER and the clinician, already accepted
+    and asked for no reply, as the one ATTENDEE. Not PUBLISH: a published copy is a one-off
+    import that Outlook, Gmail and Apple Calendar never update or remove on a later message,
+    and RFC 5546 allows a CANCEL only for an event whose organizer and attendee it names."""
     return ical.CalendarEvent(
         uid=f"appointment-{appointment.id}",
         start=start or appointment.start_at,
@@ -975,6 +983,8 @@ def _staff_event(
         status="CANCELLED" if cancelled else "CONFIRMED",
         sequence=appointment.sequence,
         updated=utcnow(),
+        organizer=organizer,
+        attendees=attendees,
     )
 
 
@@ -988,8 +998,8 @@ async def _clinician_address(session: AsyncSession, staff_id: uuid.UUID) -> tupl
 async def _notify_clinician(
     session: AsyncSession, appointment: Appointment, kind: AppointmentType, *, settings: Settings, what: str
 ) -> dict[str, Any]:
-    """Tell the clinician a patient booked (or moved) online, with an iTIP REQUEST .ics. No
-    patient name in an e-mail."""
+    """Tell the clinician a patient booked (or moved) online, with an iTIP REQUEST .ics that
+    invites the clinician (see :func:`_staff_event`). No patient name in an e-mail."""
     email, name = await _clinician_address(session, appointment.staff_id)
     if email is None:
         return {"staff_notice": "skipped", "staff_notice_reason": "clinician has no e-mail address"}
@@ -1006,7 +1016,17 @@ async def _notify_clinician(
             notifications.Attachment(
                 "appointment.ics",
                 "text/calendar; method=REQUEST; charset=utf-8",
-                ical.calendar_bytes([_staff_event(appointment, kind)], method="REQUEST"),
+                ical.calendar_bytes(
+                    [
+                        _staff_event(
+                            appointment,
+                            kind,
+                            organizer=_organizer(settings),
+                            attendees=_attendee(email, name),
+                        )
+                    ],
+                    method="REQUEST",
+                ),
             )
         ],
         related=related(appointment.id),
@@ -1053,7 +1073,18 @@ async def _withdraw_from_clinician(
                 "appointment.ics",
                 "text/calendar; method=CANCEL; charset=utf-8",
                 ical.calendar_bytes(
-                    [_staff_event(appointment, kind, start=start, end=end, cancelled=True)], method="CANCEL"
+                    [
+                        _staff_event(
+                            appointment,
+                            kind,
+                            start=start,
+                            end=end,
+                            cancelled=True,
+                            organizer=_organizer(settings),
+                            attendees=_attendee(email, name),
+                        )
+                    ],
+                    method="CANCEL",
                 ),
             )
         ],
