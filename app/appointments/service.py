@@ -283,6 +283,53 @@ async def _check_hours_refs(
         )
 
 
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _validity(valid_from: date, valid_to: date | None) -> str:
+    return f"from {valid_from.isoformat()}" + (f" to {valid_to.isoformat()}" if valid_to else "")
+
+
+async def _refuse_overlapping_hours(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    *,
+    weekday: int,
+    start_time: time,
+    end_time: time,
+    valid_from: date,
+    valid_to: date | None,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """409 ``hours_overlap`` when the clinician already has hours on that weekday that overlap
+    [start_time, end_time) on some day both are valid. Refused rather than merged: each row is
+    what somebody entered (its types, dates and note), a clinician runs one session at a time
+    (one row lists every type it offers), and an overlap is nearly always a typo. Decided under
+    the clinician's row lock (the caller takes it with ``staff.lock_member`` before it changes
+    anything), so two concurrent requests cannot both add an overlap."""
+    for other in await repo.weekday_hours(session, staff_id, weekday, exclude=exclude):
+        times_meet = other.start_time < end_time and start_time < other.end_time
+        dates_meet = (valid_to is None or other.valid_from <= valid_to) and (
+            other.valid_to is None or valid_from <= other.valid_to
+        )
+        if times_meet and dates_meet:
+            raise Conflict(
+                f"These hours overlap the clinician's {_WEEKDAYS[weekday]} hours"
+                f" {other.start_time:%H:%M}-{other.end_time:%H:%M}"
+                f" ({_validity(other.valid_from, other.valid_to)}); change those instead"
+                " (one set of hours can offer several appointment types)",
+                code="hours_overlap",
+                details={
+                    "hours_id": str(other.id),
+                    "weekday": other.weekday,
+                    "start_time": other.start_time.isoformat(timespec="minutes"),
+                    "end_time": other.end_time.isoformat(timespec="minutes"),
+                    "valid_from": other.valid_from.isoformat(),
+                    "valid_to": other.valid_to.isoformat() if other.valid_to else None,
+                },
+            )
+
+
 async def list_hours(
     session: AsyncSession, principal: Principal, *, staff_id: uuid.UUID | None
 ) -> list[ClinicHours]:
@@ -291,8 +338,19 @@ async def list_hours(
 
 
 async def create_hours(session: AsyncSession, principal: Principal, data: s.ClinicHoursCreate) -> ClinicHours:
+    """Add weekly hours; 409 ``hours_overlap`` when they overlap the clinician's other hours."""
     _require(session, principal, Perm.ROTA_WRITE)
     await _check_hours_refs(session, data.staff_id, data.type_ids)
+    await staff.lock_member(session, data.staff_id)
+    await _refuse_overlapping_hours(
+        session,
+        data.staff_id,
+        weekday=data.weekday,
+        start_time=data.start_time,
+        end_time=data.end_time,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+    )
     row = ClinicHours(
         staff_id=data.staff_id,
         weekday=data.weekday,
@@ -321,6 +379,10 @@ async def update_hours(
     """Changing hours never moves or cancels existing bookings; it only changes future slots."""
     _require(session, principal, Perm.ROTA_WRITE)
     row = await repo.get_hours(session, hours_id)
+    # The clinician's lock first (before any write, so two changes cannot wait on each other),
+    # then the row as last committed.
+    await staff.lock_member(session, row.staff_id)
+    row = await repo.get_hours(session, hours_id, latest=True)
     changed = data.model_dump(exclude_unset=True)
     if data.type_ids is not None:
         await _check_hours_refs(session, row.staff_id, data.type_ids)
@@ -336,6 +398,16 @@ async def update_hours(
         raise BadRequest("end_time must be after start_time", code="invalid_hours")
     if row.valid_to is not None and row.valid_to < row.valid_from:
         raise BadRequest("valid_to is before valid_from", code="invalid_hours")
+    await _refuse_overlapping_hours(
+        session,
+        row.staff_id,
+        weekday=row.weekday,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        exclude=row.id,
+    )
     await session.flush()
     audit.record(
         session,
