@@ -169,6 +169,12 @@ class ClinicHoursRead(_Out):
 # --- slots ------------------------------------------------------------------------------------
 
 
+CHANGE_DEADLINE = (
+    "Until this instant a patient may reschedule or cancel online: the start minus the facility's"
+    " cancellation cut-off (later, only reception can)"
+)
+
+
 class SlotRead(BaseModel):
     start: datetime
     end: datetime
@@ -178,6 +184,10 @@ class SlotRead(BaseModel):
     staff_name: str
     type_id: uuid.UUID
     mode: Mode
+    change_deadline: datetime = Field(
+        description=CHANGE_DEADLINE + "; already past for a slot inside the cut-off: booked online, it"
+        " cannot be changed or cancelled online"
+    )
 
 
 class SlotPage(BaseModel):
@@ -248,6 +258,7 @@ class AppointmentRead(BaseModel):
     sequence: int
     created_at: datetime
     updated_at: datetime
+    change_deadline: datetime = Field(description=CHANGE_DEADLINE)
     actions: list[Action] = Field(description="What the caller may do next with it")
 
 

@@ -182,6 +182,11 @@ async def _active_type(session: AsyncSession, type_id: uuid.UUID) -> Appointment
     return kind
 
 
+def _change_deadline(start: datetime, settings: Settings) -> datetime:
+    """Until when a patient may change or cancel an appointment starting at ``start`` online."""
+    return start - timedelta(hours=settings.cancellation_cutoff_hours)
+
+
 def _duration(kind: AppointmentType) -> timedelta:
     return timedelta(minutes=kind.duration_minutes)
 
@@ -583,6 +588,7 @@ async def search_slots(
                 staff_name=facts[slot.staff_id].display_name,
                 type_id=kind.id,
                 mode=kind.mode,
+                change_deadline=_change_deadline(slot.start, settings),
             )
             for slot in page
         ],
@@ -737,7 +743,7 @@ def _actions(
     if status == OFFERED and (appointment.offer_expires_at is None or appointment.offer_expires_at > now):
         out += ["accept", "decline"]
     if status == BOOKED:
-        before_cutoff = appointment.start_at - now > timedelta(hours=settings.cancellation_cutoff_hours)
+        before_cutoff = now < _change_deadline(appointment.start_at, settings)
         if staff_write or before_cutoff:
             out += ["reschedule", "cancel"]
         if staff_write:
@@ -782,6 +788,7 @@ def _read(
         sequence=appointment.sequence,
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
+        change_deadline=_change_deadline(appointment.start_at, settings),
         actions=_actions(appointment, principal, settings, now),
     )
 
@@ -920,10 +927,12 @@ async def _notify_patient(
     now: datetime,
     what: str,
     contact: dict[str, Any] | None = None,
+    replaces: bool = False,
 ) -> dict[str, Any]:
-    """Queue the patient's messages for ``what`` (booked, rescheduled, cancelled, offered);
-    returns what was done, for the audit entry. Each message belongs to one committed change of
-    the appointment (made under its row lock), so no de-duplication key is needed."""
+    """Queue the patient's messages for ``what`` (booked, rescheduled, cancelled, offered:
+    ``replaces`` when the offer would replace a later booking of theirs); returns what was done,
+    for the audit entry. Each message belongs to one committed change of the appointment (made
+    under its row lock), so no de-duplication key is needed."""
     tz = zone(settings)
     if contact is None:
         contact = (await patients.contact_summaries(session, [appointment.patient_id])).get(
@@ -947,9 +956,17 @@ async def _notify_patient(
     )
     if what in ("booked", "rescheduled"):
         subject = f"Appointment confirmed: {when}" if what == "booked" else f"Appointment moved to {when}"
+        deadline = _change_deadline(appointment.start_at, settings)
+        changes = (
+            f"To change or cancel it, use the patient portal until {_human(deadline, tz)}, or call"
+            " reception.\n"
+            if now < deadline
+            else f"It is less than {settings.cancellation_cutoff_hours} hours away, so it can no longer"
+            " be changed or cancelled online: to change or cancel it, please call reception.\n"
+        )
         body = (
             f"{greeting}\n\nYour {kind.name} appointment with {clinician_name} is on {when}.\n{where}\n\n"
-            "To change or cancel it, use the patient portal or call reception.\n"
+            + changes
         )
         await notifications.enqueue(
             session,
@@ -1010,17 +1027,19 @@ async def _notify_patient(
             patient_id=appointment.patient_id,
         )
         return {"notification": "queued"}
-    # An offer from the waitlist.
+    # An offer from the waitlist: "earlier" only when it would replace a later booking.
     until = _human(appointment.offer_expires_at or appointment.start_at, tz)
+    wish = "earlier than the one you have booked" if replaces else "that you are on the waitlist for"
     await notifications.enqueue(
         session,
         kind=KIND_OFFER,
         to_email=email,
         to_name=name,
-        subject=f"An earlier appointment is free: {when}",
-        body=f"{greeting}\n\nA {kind.name} appointment with {clinician_name} on {when} has become "
-        f"free, and we are holding it for you until {until}.\nAccept or decline it in the patient "
-        "portal, or call reception. If we do not hear from you, it goes to the next person waiting.\n",
+        subject=f"{'An earlier' if replaces else 'An'} appointment is free: {when}",
+        body=f"{greeting}\n\nA {kind.name} appointment with {clinician_name} on {when}, {wish}, has "
+        f"become free, and we are holding it for you until {until}.\nAccept or decline it in the "
+        "patient portal, or call reception. If we do not hear from you, it goes to the next person "
+        "waiting.\n",
         related=ref,
         patient_id=appointment.patient_id,
     )
@@ -1307,7 +1326,7 @@ def _check_cutoff(
     appointment: Appointment, principal: Principal, reason: str | None, *, settings: Settings, now: datetime
 ) -> bool:
     """Refuse a patient's late change; require staff's reason for one. True when overridden."""
-    deadline = appointment.start_at - timedelta(hours=settings.cancellation_cutoff_hours)
+    deadline = _change_deadline(appointment.start_at, settings)
     if now < deadline:
         return False
     if _cutoff_applies(principal):
@@ -2104,7 +2123,15 @@ async def _hold(
     except Conflict:
         await session.refresh(entry)
         return None
-    details = await _notify_patient(session, offer, kind, settings=settings, now=now, what="offered")
+    details = await _notify_patient(
+        session,
+        offer,
+        kind,
+        settings=settings,
+        now=now,
+        what="offered",
+        replaces=entry.replaces_appointment_id is not None,
+    )
     audit.record(
         session,
         action="appointment.offer",

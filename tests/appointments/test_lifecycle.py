@@ -283,3 +283,64 @@ async def test_a_visit_is_completed_only_from_its_start(client, db):
         )
         assert row.status == "completed" and row.completed_at == start + timedelta(minutes=1)
         await session.commit()
+
+
+def patient_principal(user_id: str, patient_id: str) -> Principal:
+    return Principal(
+        user_id=uuid.UUID(user_id),
+        username="portal",
+        full_name="Portal",
+        email=None,
+        roles=("patient",),
+        permissions=permissions_for(["patient"]),
+        patient_id=uuid.UUID(patient_id),
+        session_id=uuid.uuid4(),
+    )
+
+
+async def test_a_booking_inside_the_cutoff_says_it_cannot_be_changed_online(client, db):
+    """Slots and appointments carry ``change_deadline`` (start minus the cut-off), so the portal
+    can warn before a patient books a visit they could no longer change online; the booking's
+    answer and its confirmation say so too."""
+    c = await clinic(client, db)
+    patient, me = await make_patient(client, db, c.reception)
+    settings = settings_of(client)
+    cutoff = timedelta(hours=settings.cancellation_cutoff_hours)
+    slots = await client.get(
+        "/api/appointments/slots",
+        params={"type_id": c.consult["id"], "start": iso(next_local(3, "00:00")), "limit": 3},
+        headers=me,
+    )
+    assert slots.status_code == 200, slots.text
+    for slot in slots.json()["items"]:
+        assert at(slot["change_deadline"]) == at(slot["start"]) - cutoff
+
+    # Booked (as the portal would) two hours before the start: inside the 24-hour cut-off.
+    start = next_local(3, "10:00")
+    now = start - timedelta(hours=2)
+    async with db.sessionmaker() as session:
+        portal = patient_principal((await client.get("/api/auth/me", headers=me)).json()["id"], patient["id"])
+        row = await service.book(
+            session,
+            portal,
+            service.s.AppointmentCreate(type_id=c.consult["id"], staff_id=c.staff_id, start=start),
+            settings=settings,
+            now=now,
+        )
+        (read,) = await service.present(session, portal, [row], settings=settings, now=now)
+        await session.commit()
+    assert read.change_deadline == start - cutoff < now
+    assert read.actions == []  # no reschedule, no cancel online
+    (confirmation,) = [m for m in await messages(db, read.id) if m.kind == "appointment.confirmation"]
+    assert "less than 24 hours away, so it can no longer be changed or cancelled online" in confirmation.body
+    assert "please call reception" in confirmation.body and "patient portal until" not in confirmation.body
+
+    # Booked in good time: the confirmation names the deadline for online changes.
+    made = await client.post("/api/appointments", json=booking(c, None, next_local(5, "10:00")), headers=me)
+    assert made.status_code == 201, made.text
+    early = made.json()
+    assert at(early["change_deadline"]) == at(early["start"]) - cutoff
+    assert {"reschedule", "cancel"} <= set(early["actions"])
+    (confirmation,) = [m for m in await messages(db, early["id"]) if m.kind == "appointment.confirmation"]
+    assert "To change or cancel it, use the patient portal until " in confirmation.body
+    assert "no longer" not in confirmation.body

@@ -2137,6 +2137,12 @@ export interface components {
             cancel_reason: string | null;
             /** Cancelled At */
             cancelled_at: string | null;
+            /**
+             * Change Deadline
+             * Format: date-time
+             * @description Until this instant a patient may reschedule or cancel online: the start minus the facility's cancellation cut-off (later, only reception can)
+             */
+            change_deadline: string;
             /** Checked In At */
             checked_in_at: string | null;
             /** Completed At */
@@ -4757,6 +4763,12 @@ export interface components {
         };
         /** SlotRead */
         SlotRead: {
+            /**
+             * Change Deadline
+             * Format: date-time
+             * @description Until this instant a patient may reschedule or cancel online: the start minus the facility's cancellation cut-off (later, only reception can); already past for a slot inside the cut-off: booked online, it cannot be changed or cancelled online
+             */
+            change_deadline: string;
             /**
              * End
              * Format: date-time

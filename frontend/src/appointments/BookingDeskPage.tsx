@@ -515,6 +515,7 @@ function BookPanel({ patientId, onBooked }: { patientId: string; onBooked: () =>
               busyLabel="Booking…"
               reasonLabel="Reason for the visit (optional)"
               busy={busy}
+              audience="staff"
               onConfirm={(reason) => void book(reason)}
               onBack={() => setSlot(null)}
             />

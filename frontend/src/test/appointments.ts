@@ -37,10 +37,14 @@ export function dayFromToday(n: number): string {
   return addDays(todayInZone(ZONE), n);
 }
 
+/** The facility's cancellation cut-off the fakes assume (the server's default). */
+export const CUTOFF_HOURS = 24;
+
 export function makeSlot(date: string, time: string, overrides: Partial<Slot> = {}, type = VIDEO_TYPE): Slot {
   const start = atLocal(date, time, ZONE);
   const end = new Date(start.getTime() + type.duration_minutes * 60_000);
   return {
+    change_deadline: new Date(start.getTime() - CUTOFF_HOURS * 3600_000).toISOString(),
     start: start.toISOString(),
     end: end.toISOString(),
     local_start: toLocalIso(start, ZONE),
@@ -81,6 +85,7 @@ export function makeAppointment(slot: Slot, overrides: Partial<Appointment> = {}
     sequence: 0,
     created_at: T,
     updated_at: T,
+    change_deadline: slot.change_deadline,
     actions: ["reschedule", "cancel"],
     ...overrides,
   };
@@ -200,6 +205,7 @@ export function appointmentRoutes(options: {
           staff_name: current.staff.display_name,
           type_id: current.type.id,
           mode: current.mode,
+          change_deadline: current.change_deadline,
         });
         updated = {
           ...current,
@@ -208,6 +214,7 @@ export function appointmentRoutes(options: {
           local_start: slot.local_start,
           local_end: slot.local_end,
           staff: { id: slot.staff_id, display_name: slot.staff_name },
+          change_deadline: slot.change_deadline,
           sequence: current.sequence + 1,
         };
       } else if (verb === "cancel") {
