@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.deps import PrincipalDep, SessionDep, SettingsDep
-from app.errors import NotFound
 from app.kit.pagination import Page, PageParams, page_params
 from app.staff import feeds, schedule, service
 from app.staff import schemas as s
@@ -64,11 +63,17 @@ async def create_staff(body: s.StaffCreate, principal: PrincipalDep, session: Se
     return await service.staff_detail(session, principal, row.id)
 
 
-@router.get("/me", response_model=s.StaffDetail, summary="The signed-in user's own staff record")
-async def my_staff_record(principal: PrincipalDep, session: SessionDep) -> s.StaffDetail:
+@router.get(
+    "/me",
+    response_model=s.StaffDetail | None,
+    summary="The signed-in user's own staff record (null when the account has none)",
+)
+async def my_staff_record(principal: PrincipalDep, session: SessionDep) -> s.StaffDetail | None:
+    """Every signed-in user may ask; an account not linked to a staff record (a patient, a
+    receptionist without one) gets ``null``: a normal answer, not a 404 for screens to swallow."""
     staff_id = await service.staff_id_for_user(session, principal.user_id)
     if staff_id is None:
-        raise NotFound("Your account is not linked to a staff record", code="staff_not_found")
+        return None
     return await service.own_staff_detail(session, principal, staff_id)
 
 

@@ -978,7 +978,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in user's own staff record */
+        /**
+         * The signed-in user's own staff record (null when the account has none)
+         * @description Every signed-in user may ask; an account not linked to a staff record (a patient, a
+         *     receptionist without one) gets ``null``: a normal answer, not a 404 for screens to swallow.
+         */
         get: operations["my_staff_record_api_staff_me_get"];
         put?: never;
         post?: never;
@@ -12996,7 +13000,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StaffDetail"];
+                    "application/json": components["schemas"]["StaffDetail"] | null;
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */

@@ -1,6 +1,5 @@
 // The appointment endpoints the screens use, each returning data or throwing an ApiError.
 import { unwrap, type ApiClient } from "../api/client";
-import { ApiError } from "../api/errors";
 import type {
   Appointment,
   AppointmentCreate,
@@ -186,12 +185,7 @@ export function listDepartments(api: ApiClient, signal?: AbortSignal): Promise<D
   return unwrap(api.GET("/api/staff/departments", { params: { query: { active: true } }, signal }));
 }
 
-/** The signed-in user's staff record, or null when the account has none. */
+/** The signed-in user's staff record, or null when the account has none (the API answers null). */
 export async function myStaffRecord(api: ApiClient, signal?: AbortSignal): Promise<OwnStaffRecord | null> {
-  try {
-    return await unwrap(api.GET("/api/staff/me", { signal }));
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return null;
-    throw err;
-  }
+  return (await unwrap(api.GET("/api/staff/me", { signal }))) ?? null;
 }

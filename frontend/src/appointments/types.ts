@@ -28,4 +28,4 @@ export type WaitlistCreate = PostBody<"/api/appointments/waitlist">;
 export type StaffPage = Get<"/api/staff">;
 export type StaffMember = StaffPage["items"][number];
 export type Department = Get<"/api/staff/departments">[number];
-export type OwnStaffRecord = Get<"/api/staff/me">;
+export type OwnStaffRecord = NonNullable<Get<"/api/staff/me">>;

@@ -116,7 +116,7 @@ export function appointmentRoutes(options: {
   cancel?: (id: string, body: Record<string, unknown>, headers: Headers) => Answer | Promise<Answer>;
   patientSearch?: unknown;
   patient?: unknown;
-  /** GET /api/staff/me (404 when absent: an account without a staff record). */
+  /** GET /api/staff/me (null when absent: an account without a staff record). */
   staffMe?: { id: string; display_name: string };
   clinicians?: { id: string; display_name: string; position?: string | null }[];
   delayMs?: number;
@@ -253,7 +253,10 @@ export function appointmentRoutes(options: {
       return json(201, entry);
     }
     if (req.method === "GET" && path === "/api/staff/me") {
-      return options.staffMe ? json(200, options.staffMe) : err(404, "staff_not_found", "Not linked");
+      // The API answers 200 with a JSON null for an account without a staff record.
+      return options.staffMe
+        ? json(200, options.staffMe)
+        : new Response("null", { status: 200, headers: { "Content-Type": "application/json" } });
     }
     if (req.method === "GET" && path === "/api/staff/departments") return json(200, []);
     if (req.method === "GET" && path === "/api/staff") {
