@@ -166,6 +166,17 @@ class ClinicHoursRead(_Out):
     note: str | None
 
 
+class ClinicianRead(BaseModel):
+    """A bookable clinician: active, clinical, with weekly hours valid today or later."""
+
+    id: uuid.UUID
+    display_name: str
+    position: str | None
+    department_id: uuid.UUID | None
+    department_name: str | None
+    type_ids: list[uuid.UUID] = Field(description="The active appointment types their hours offer")
+
+
 # --- slots ------------------------------------------------------------------------------------
 
 

@@ -2242,6 +2242,59 @@ async def schedules(
     return out
 
 
+async def bookable_clinicians(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str | None = None,
+    type_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[list[s.ClinicianRead], int]:
+    """The clinicians a booking desk or calendar picks from: active clinical staff whose weekly
+    hours are valid today or later (of them, those whose hours offer ``type_id``, in
+    ``department_id``, or matching ``name`` as the staff directory matches it), by name, paged.
+    A directory of hundreds of imported practitioners stays out of the way. Needs
+    appointments:read and staff:read (the directory's own rule); an unknown type or department
+    is 404."""
+    _require(session, principal, Perm.APPOINTMENTS_READ)
+    if type_id is not None:
+        await repo.get_type(session, type_id)
+    found = [x for x in await schedules(session, principal, settings=settings, now=now) if x.active]
+    if type_id is not None:
+        found = [x for x in found if any(k.id == type_id for k in x.types)]
+    if department_id is not None:
+        await staff.require_department(session, department_id)
+        members = set(await staff.department_staff_ids(session, department_id))
+        found = [x for x in found if x.staff_id in members]
+    offered = {x.staff_id: [k.id for k in x.types] for x in found}
+    rows, total = await staff.search_staff(
+        session,
+        principal,
+        name=name,
+        ids=list(offered),
+        active=True,
+        clinical=True,
+        limit=limit,
+        offset=offset,
+    )
+    departments = await staff.staff_summaries(session, [r.id for r in rows])
+    return [
+        s.ClinicianRead(
+            id=r.id,
+            display_name=r.display_name,
+            position=r.position,
+            department_id=r.department_id,
+            department_name=departments[r.id].department_name if r.id in departments else None,
+            type_ids=offered.get(r.id, []),
+        )
+        for r in rows
+    ], total
+
+
 async def slot_status(
     session: AsyncSession,
     principal: Principal,

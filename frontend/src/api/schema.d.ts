@@ -85,6 +85,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/appointments/clinicians": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Bookable clinicians (active, clinical, with weekly hours), by name
+         * @description What the booking desk's and the calendar's clinician pickers list: not the whole staff
+         *     directory (an import brings hundreds of practitioners without hours), only those who can
+         *     be booked. Needs appointments:read and staff:read.
+         */
+        get: operations["list_clinicians_api_appointments_clinicians_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/appointments/hours": {
         parameters: {
             query?: never;
@@ -2611,6 +2633,30 @@ export interface components {
             valid_to?: string | null;
         };
         /**
+         * ClinicianRead
+         * @description A bookable clinician: active, clinical, with weekly hours valid today or later.
+         */
+        ClinicianRead: {
+            /** Department Id */
+            department_id: string | null;
+            /** Department Name */
+            department_name: string | null;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Position */
+            position: string | null;
+            /**
+             * Type Ids
+             * @description The active appointment types their hours offer
+             */
+            type_ids: string[];
+        };
+        /**
          * Coding
          * @description A code from a code system: SNOMED CT, ICD-10, LOINC, RxNorm, CVX, UCUM, ...
          */
@@ -3753,6 +3799,22 @@ export interface components {
         Page_CarePlanRead_: {
             /** Items */
             items: components["schemas"]["CarePlanRead"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
+        };
+        /** Page[ClinicianRead] */
+        Page_ClinicianRead_: {
+            /** Items */
+            items: components["schemas"]["ClinicianRead"][];
             /** Limit */
             limit: number;
             /** Offset */
@@ -5642,6 +5704,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppointmentRead"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_clinicians_api_appointments_clinicians_get: {
+        parameters: {
+            query?: {
+                /** @description Part of any name (accents ignored) */
+                name?: string | null;
+                /** @description Whose hours offer this type */
+                type_id?: string | null;
+                /** @description Members of this department */
+                department_id?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ClinicianRead_"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */

@@ -1,4 +1,4 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import {
@@ -14,9 +14,24 @@ import { makeMe } from "../test/fakeApi";
 import { renderApp } from "../test/render";
 import { ROLE_PERMISSIONS } from "../test/roles";
 import { hourRange, placeDay } from "./CalendarPage";
+import { CLINICIAN_OPTIONS } from "./ClinicianPicker";
 import { addDays, todayInZone, weekStart } from "./time";
 
 const doctor = makeMe({ permissions: [...ROLE_PERMISSIONS.doctor] });
+const receptionist = makeMe({
+  username: "receptionist",
+  full_name: "Rita Reception",
+  roles: ["receptionist"],
+  permissions: [...ROLE_PERMISSIONS.receptionist],
+});
+
+/** Many more clinicians than the picker lists at once, sorting before Dr. Grace Okafor. */
+function crowd(n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `44444444-4444-4444-8444-${String(i).padStart(12, "0")}`,
+    display_name: `Dr. Fanny${i} Abbott${i}`,
+  }));
+}
 const MONDAY = weekStart(todayInZone("Europe/London"));
 
 describe("placing appointments on the grid", () => {
@@ -106,5 +121,46 @@ describe("clinician calendar", { timeout: 20_000 }, () => {
     expect(await screen.findByRole("button", { name: /^10:00–10:15 / })).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /^09:00–09:15 / })).not.toBeInTheDocument();
     expect(fake.calls.filter((c) => c.path === "/api/appointments").at(-1)!.search.get("staff_id")).toBe(NURSE_ID);
+  });
+});
+
+describe("choosing a clinician among many", { timeout: 20_000 }, () => {
+  it("finds a clinician beyond the first options by name; the title follows the choice", async () => {
+    const mine = makeAppointment(makeSlot(addDays(MONDAY, 1), "09:00"));
+    const fake = appointmentRoutes({
+      appointments: [mine],
+      clinicians: [...crowd(CLINICIAN_OPTIONS + 20), { id: DOCTOR_ID, display_name: DOCTOR_NAME }],
+    });
+    await renderApp({ me: receptionist, path: "/appointments/calendar", routes: fake.routes, signedIn: true });
+    const user = userEvent.setup();
+
+    // Reception has no calendar of its own: the first bookable clinician's, named in the title.
+    const select = await screen.findByLabelText("Clinician");
+    await waitFor(() => expect(select).toHaveValue(crowd(1)[0]!.id));
+    expect(screen.getByText(/^Dr\. Fanny0 Abbott0's appointments/)).toBeInTheDocument();
+    expect(within(select).queryByRole("option", { name: DOCTOR_NAME })).not.toBeInTheDocument();
+    expect(screen.getByText(`${CLINICIAN_OPTIONS} of ${CLINICIAN_OPTIONS + 21} shown: type part of a name to find the others.`)).toBeInTheDocument();
+
+    await user.type(screen.getByLabelText("Find a clinician"), "okaf");
+    const option = await within(select).findByRole("option", { name: DOCTOR_NAME });
+    expect(fake.calls.filter((c) => c.path === "/api/appointments/clinicians").at(-1)!.search.get("name")).toBe("okaf");
+    await user.selectOptions(select, option);
+    expect(select).toHaveValue(DOCTOR_ID);
+    expect(await screen.findByText(/^Dr\. Grace Okafor's appointments/)).toBeInTheDocument();
+    expect(await screen.findByRole("button", { name: /^09:00–09:15 / })).toBeInTheDocument();
+    expect(fake.calls.filter((c) => c.path === "/api/appointments").at(-1)!.search.get("staff_id")).toBe(DOCTOR_ID);
+    // The Calendar asked the API for its own staff record and got an answer, not a 404.
+    expect(fake.calls.some((c) => c.path === "/api/staff/me")).toBe(true);
+  });
+
+  it("opened by a link to a clinician the list does not hold, shows them chosen and named", async () => {
+    const fake = appointmentRoutes({
+      clinicians: [...crowd(CLINICIAN_OPTIONS + 5), { id: NURSE_ID, display_name: "Mateo Núñez" }],
+    });
+    await renderApp({ me: receptionist, path: `/appointments/calendar?staff=${NURSE_ID}`, routes: fake.routes, signedIn: true });
+    expect(await screen.findByText(/^Mateo Núñez's appointments/)).toBeInTheDocument();
+    const select = await screen.findByLabelText("Clinician");
+    await waitFor(() => expect(select).toHaveValue(NURSE_ID));
+    expect(within(select).getByRole("option", { name: "Mateo Núñez" })).toBeInTheDocument();
   });
 });

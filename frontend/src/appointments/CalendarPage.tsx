@@ -5,9 +5,11 @@ import { useAuth } from "../auth/AuthContext";
 import { Icon } from "../components/Icon";
 import { formatDateTime } from "../patients/format";
 import { useLoad } from "../patients/hooks";
+import { getStaff } from "../staff/api";
 import { allAppointments, listClinicians, myStaffRecord } from "./api";
 import { AppointmentActions } from "./AppointmentActions";
 import { AppointmentSummary } from "./AppointmentSummary";
+import { ClinicianPicker, type PickedClinician } from "./ClinicianPicker";
 import { STATUS_ORDER, statusLabel } from "./present";
 import {
   addDays,
@@ -110,16 +112,28 @@ export function CalendarPage() {
   const canBrowse = permissions.has("staff:read");
   const canWrite = permissions.has("appointments:write");
 
+  const [picked, setPicked] = useState<PickedClinician | null>(null);
+
   const own = useLoad((signal) => myStaffRecord(api, signal), [api]);
-  const clinicians = useLoad((signal) => listClinicians(api, signal), [api], canBrowse);
+  const ownKnown = own.status === "ready" || own.status === "error";
+  const asked = params.get("staff");
+  // Without a clinician asked for or one's own calendar: the first bookable clinician's.
+  const firstClinician = useLoad(
+    (signal) => listClinicians(api, { limit: 1 }, signal),
+    [api],
+    canBrowse && asked === null && ownKnown && !own.data,
+  );
   // Whose calendar: the one asked for, else the user's own, else (reception) the first clinician.
-  const staffId =
-    params.get("staff") ??
-    own.data?.id ??
-    (own.status === "ready" || own.status === "error" ? (clinicians.data?.items[0]?.id ?? null) : null);
-  const staffName =
-    clinicians.data?.items.find((c) => c.id === staffId)?.display_name ??
-    (own.data && own.data.id === staffId ? own.data.display_name : null);
+  const staffId = asked ?? own.data?.id ?? (ownKnown ? (firstClinician.data?.items[0]?.id ?? null) : null);
+  const knownName =
+    [picked, own.data, firstClinician.data?.items[0]].find((c) => c != null && c.id === staffId)?.display_name ?? null;
+  // A calendar opened by its link (?staff=...): its clinician's name from the directory.
+  const named = useLoad(
+    (signal) => getStaff(api, staffId!, signal),
+    [api, staffId],
+    canBrowse && staffId !== null && knownName === null,
+  );
+  const staffName = knownName ?? (named.data?.id === staffId ? named.data.display_name : null);
 
   const first = view === "week" ? weekStart(date) : date;
   const days = daysFrom(first, view === "week" ? 7 : 1);
@@ -181,25 +195,18 @@ export function CalendarPage() {
 
       <div className="cal-toolbar">
         {canBrowse && (
-          <div className="field cal-clinician">
-            <label htmlFor="cal-clinician">Clinician</label>
-            <select
-              id="cal-clinician"
-              value={staffId ?? ""}
-              onChange={(e) => {
-                setSelectedId(null);
-                set({ staff: e.target.value || null });
-              }}
-            >
-              {!staffId && <option value="">Choose a clinician…</option>}
-              {(clinicians.data?.items ?? []).map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.display_name}
-                  {own.data?.id === c.id ? " (you)" : ""}
-                </option>
-              ))}
-            </select>
-          </div>
+          <ClinicianPicker
+            className="field cal-clinician"
+            value={staffId ?? ""}
+            selected={staffId && staffName ? { id: staffId, display_name: staffName } : null}
+            ownId={own.data?.id ?? null}
+            allowNone={false}
+            onChange={(c) => {
+              setSelectedId(null);
+              setPicked(c);
+              set({ staff: c?.id ?? null });
+            }}
+          />
         )}
         <div className="segmented" role="group" aria-label="View">
           <button type="button" aria-pressed={view === "day"} onClick={() => set({ view: "day" })}>

@@ -118,7 +118,8 @@ export function appointmentRoutes(options: {
   patient?: unknown;
   /** GET /api/staff/me (null when absent: an account without a staff record). */
   staffMe?: { id: string; display_name: string };
-  clinicians?: { id: string; display_name: string; position?: string | null }[];
+  /** The bookable clinicians (GET /api/appointments/clinicians); no type_ids: every type. */
+  clinicians?: { id: string; display_name: string; position?: string | null; type_ids?: string[] }[];
   delayMs?: number;
 }) {
   const calls: Call[] = [];
@@ -259,9 +260,22 @@ export function appointmentRoutes(options: {
         : new Response("null", { status: 200, headers: { "Content-Type": "application/json" } });
     }
     if (req.method === "GET" && path === "/api/staff/departments") return json(200, []);
-    if (req.method === "GET" && path === "/api/staff") {
-      const items = (options.clinicians ?? []).map((c) => ({ position: null, ...c }));
-      return json(200, { items, total: items.length, limit: 200, offset: 0 });
+    const staffPath = /^\/api\/staff\/([0-9a-f-]{36})$/.exec(path);
+    if (req.method === "GET" && staffPath) {
+      const found = (options.clinicians ?? []).find((c) => c.id === staffPath[1]);
+      return found ? json(200, { position: null, ...found }) : err(404, "staff_not_found", "Staff member not found");
+    }
+    if (req.method === "GET" && path === "/api/appointments/clinicians") {
+      // Bookable clinicians, by name: part of a name (accents ignored), the type their hours offer.
+      const fold = (t: string) => t.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+      const name = q.get("name");
+      const type = q.get("type_id");
+      const limit = Number(q.get("limit") ?? 50);
+      const all = (options.clinicians ?? [])
+        .map((c) => ({ position: null, department_id: null, department_name: null, type_ids: [] as string[], ...c }))
+        .filter((c) => !name || fold(c.display_name).includes(fold(name)))
+        .filter((c) => !type || c.type_ids.length === 0 || c.type_ids.includes(type));
+      return json(200, { items: all.slice(0, limit), total: all.length, limit, offset: 0 });
     }
     if (req.method === "GET" && path === "/api/patients" && options.patientSearch) {
       return json(200, options.patientSearch);
