@@ -13,7 +13,7 @@ import {
 import { makeMe } from "../test/fakeApi";
 import { renderApp } from "../test/render";
 import { ROLE_PERMISSIONS } from "../test/roles";
-import { hourRange, placeDay } from "./CalendarPage";
+import { HOUR_PX, hourHeight, hourRange, MAX_HOUR_PX, placeDay, TWO_LINES_PX } from "./CalendarPage";
 import { CLINICIAN_OPTIONS } from "./ClinicianPicker";
 import { addDays, todayInZone, weekStart } from "./time";
 
@@ -50,6 +50,23 @@ describe("placing appointments on the grid", () => {
     expect(by(b.id).top / by(d.id).top).toBeCloseTo(1 / 3);
   });
 
+  it("gives a 15-minute visit room for its time and the patient's name, and back-to-back visits a gap", () => {
+    const day = "2026-12-07";
+    const first = makeAppointment(makeSlot(day, "11:00")); // 15 minutes
+    const next = makeAppointment(makeSlot(day, "11:15"));
+    const long = makeAppointment(makeSlot(day, "14:00", {}, GP_TYPE), {}, GP_TYPE); // 20 minutes
+    const px = hourHeight([first, next, long]);
+    expect(px).toBeGreaterThan(HOUR_PX);
+    const [a, b] = placeDay([first, next], 8, px);
+    expect(a!.height).toBeGreaterThanOrEqual(TWO_LINES_PX); // was 22 px at 80 px an hour
+    expect(a!.top + a!.height).toBeLessThan(b!.top); // they do not touch
+    // Office-length visits keep the compact grid; very short ones are bounded (one line, tooltip).
+    expect(hourHeight([long])).toBe(Math.ceil(((TWO_LINES_PX + 3) * 60) / 20));
+    expect(hourHeight([])).toBe(HOUR_PX);
+    const five = makeAppointment(makeSlot(day, "09:00"), { local_end: makeSlot(day, "09:05").local_start });
+    expect(hourHeight([five])).toBe(MAX_HOUR_PX);
+  });
+
   it("stretches office hours to fit early and late appointments", () => {
     expect(hourRange([])).toEqual([8, 18]);
     const early = makeAppointment(makeSlot("2026-12-07", "06:30"));
@@ -81,6 +98,9 @@ describe("clinician calendar", { timeout: 20_000 }, () => {
     expect(screen.getByLabelText("Clinician")).toHaveValue(DOCTOR_ID);
     const videoBlock = screen.getByRole("button", { name: /^09:00–09:15 María José Godínez, Video consultation, video, Booked$/ });
     expect(videoBlock).toHaveClass("appt-block-booked");
+    // A tooltip with the whole text, and room for two lines (no one-line squeeze).
+    expect(videoBlock).toHaveAttribute("title", "09:00–09:15 María José Godínez, Video consultation, video, Booked");
+    expect(videoBlock).not.toHaveClass("appt-block-one-line");
     expect(screen.getByRole("button", { name: /^14:00–14:20 .*Completed$/ })).toHaveClass("appt-block-completed");
     expect(screen.queryByRole("button", { name: /^15:00/ })).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /^10:00/ })).not.toBeInTheDocument(); // the nurse's

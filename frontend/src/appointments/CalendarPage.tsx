@@ -30,8 +30,14 @@ import "./appointments.css";
 
 export type CalendarView = "day" | "week";
 
-/** Height of one hour on the grid, in pixels. */
-const HOUR_PX = 80;
+/** Height of one hour on the grid, in pixels: at least this, ... */
+export const HOUR_PX = 80;
+/** ... more when the shortest visit needs it to show two lines (time, then the patient's name), ... */
+export const TWO_LINES_PX = 40;
+/** ... but no more than this (shorter visits show one line, with the full text as a tooltip). */
+export const MAX_HOUR_PX = 180;
+/** Space kept free below each block, so back-to-back visits never touch. */
+const GAP_PX = 3;
 const DEFAULT_FIRST_HOUR = 8;
 const DEFAULT_LAST_HOUR = 18;
 
@@ -47,7 +53,7 @@ export interface Placed {
  * Blocks of one day column: minutes from the top of the grid, and side-by-side lanes for
  * appointments that overlap (a cancelled visit and the booking that took its place, say).
  */
-export function placeDay(items: readonly Appointment[], firstHour: number): Placed[] {
+export function placeDay(items: readonly Appointment[], firstHour: number, hourPx: number = HOUR_PX): Placed[] {
   const sorted = [...items].sort((a, b) => a.start.localeCompare(b.start));
   const placed: Placed[] = [];
   let cluster: Placed[] = [];
@@ -73,8 +79,8 @@ export function placeDay(items: readonly Appointment[], firstHour: number): Plac
     }
     const p: Placed = {
       appointment,
-      top: ((start - firstHour * 60) / 60) * HOUR_PX,
-      height: Math.max(22, ((end - start) / 60) * HOUR_PX - 2),
+      top: ((start - firstHour * 60) / 60) * hourPx,
+      height: Math.max(22, ((end - start) / 60) * hourPx - GAP_PX),
       lane,
       lanes: 1,
     };
@@ -84,6 +90,22 @@ export function placeDay(items: readonly Appointment[], firstHour: number): Plac
   }
   if (cluster.length > 0) closeCluster();
   return placed;
+}
+
+/**
+ * The height of an hour for these appointments: enough for the shortest to show its time and
+ * patient on two lines (a 15-minute visit at 80 px an hour was a 20 px sliver), within bounds.
+ */
+export function hourHeight(items: readonly Appointment[]): number {
+  let shortest = Infinity;
+  for (const a of items) {
+    if (localDate(a.local_end) !== localDate(a.local_start)) continue;
+    const minutes = minutesOfDay(a.local_end) - minutesOfDay(a.local_start);
+    if (minutes > 0) shortest = Math.min(shortest, minutes);
+  }
+  if (!Number.isFinite(shortest)) return HOUR_PX;
+  const needed = Math.ceil(((TWO_LINES_PX + GAP_PX) * 60) / shortest);
+  return Math.min(MAX_HOUR_PX, Math.max(HOUR_PX, needed));
 }
 
 /** The hours the grid shows: office hours, stretched to fit every appointment. */
@@ -155,6 +177,7 @@ export function CalendarPage() {
   const shown = all.filter((a) => showCancelled || a.status !== "cancelled");
   const selected = all.find((a) => a.id === selectedId) ?? null;
   const [firstHour, lastHour] = hourRange(shown);
+  const hourPx = hourHeight(shown);
   const detailsRef = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     if (selectedId) detailsRef.current?.focus();
@@ -293,7 +316,7 @@ export function CalendarPage() {
               </span>
             ))}
           </div>
-          <div className="cal-body" style={{ "--cal-hours": lastHour - firstHour, "--hour-px": `${HOUR_PX}px` } as CSSProperties}>
+          <div className="cal-body" style={{ "--cal-hours": lastHour - firstHour, "--hour-px": `${hourPx}px` } as CSSProperties}>
             <div className="cal-hours" aria-hidden="true">
               {Array.from({ length: lastHour - firstHour }, (_, i) => (
                 <span key={i}>{String(firstHour + i).padStart(2, "0")}:00</span>
@@ -308,8 +331,11 @@ export function CalendarPage() {
                   aria-label={`${formatDayLong(d)}: ${dayItems.length} appointment${dayItems.length === 1 ? "" : "s"}`}
                 >
                   <ol>
-                    {placeDay(dayItems, firstHour).map((p) => {
+                    {placeDay(dayItems, firstHour, hourPx).map((p) => {
                       const a = p.appointment;
+                      const label = `${localTime(a.local_start)}–${localTime(a.local_end)} ${a.patient.display_name}, ${a.type.name}${
+                        a.mode === "video" ? ", video" : ""
+                      }, ${statusLabel(a.status)}`;
                       const style = {
                         top: `${p.top}px`,
                         height: `${p.height}px`,
@@ -320,11 +346,12 @@ export function CalendarPage() {
                         <li key={a.id} style={style} className="cal-slot">
                           <button
                             type="button"
-                            className={`appt-block appt-block-${a.status.replace("_", "-")}${a.id === selectedId ? " appt-block-selected" : ""}`}
+                            className={`appt-block appt-block-${a.status.replace("_", "-")}${a.id === selectedId ? " appt-block-selected" : ""}${
+                              p.height < TWO_LINES_PX ? " appt-block-one-line" : ""
+                            }`}
                             aria-pressed={a.id === selectedId}
-                            aria-label={`${localTime(a.local_start)}–${localTime(a.local_end)} ${a.patient.display_name}, ${a.type.name}${
-                              a.mode === "video" ? ", video" : ""
-                            }, ${statusLabel(a.status)}`}
+                            aria-label={label}
+                            title={label}
                             onClick={() => setSelectedId(a.id === selectedId ? null : a.id)}
                           >
                             <span className="appt-block-time">
