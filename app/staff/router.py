@@ -188,6 +188,20 @@ async def create_shift(
     return await schedule.create_shift(session, principal, settings, body)
 
 
+@router.post(
+    "/shifts/check",
+    response_model=s.ShiftCheck,
+    summary="Which rota rules a new shift would break, without saving it",
+)
+async def check_new_shift(
+    body: s.ShiftCreate, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> s.ShiftCheck:
+    """200 with the violations a ``POST /shifts`` of this body would be refused for (409), so a
+    screen can show them without a refused request; the write still decides (a concurrent
+    change may come between)."""
+    return await schedule.check_new_shift(session, principal, settings, body)
+
+
 @router.get("/shifts/{shift_id}", response_model=s.ShiftRead, summary="One shift")
 async def get_shift(
     shift_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
@@ -204,6 +218,21 @@ async def update_shift(
     settings: SettingsDep,
 ) -> s.ShiftResult:
     return await schedule.update_shift(session, principal, settings, shift_id, body)
+
+
+@router.post(
+    "/shifts/{shift_id}/check",
+    response_model=s.ShiftCheck,
+    summary="Which rota rules a change of a shift would break, without saving it",
+)
+async def check_shift_change(
+    shift_id: uuid.UUID,
+    body: s.ShiftUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> s.ShiftCheck:
+    return await schedule.check_shift_change(session, principal, settings, shift_id, body)
 
 
 @router.delete("/shifts/{shift_id}", status_code=204, summary="Take a shift off the rota")
