@@ -141,8 +141,18 @@ async def type_code_taken(session: AsyncSession, code: str, *, exclude: uuid.UUI
 # --- weekly hours -----------------------------------------------------------------------------
 
 
-async def get_hours(session: AsyncSession, hours_id: uuid.UUID) -> ClinicHours:
-    row = await session.get(ClinicHours, hours_id)
+async def get_hours(session: AsyncSession, hours_id: uuid.UUID, *, latest: bool = False) -> ClinicHours:
+    """``latest``: a locking read of the row as last committed (not the transaction's snapshot)."""
+    if latest:
+        query = (
+            select(ClinicHours)
+            .where(ClinicHours.id == hours_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        row = (await session.scalars(query)).one_or_none()
+    else:
+        row = await session.get(ClinicHours, hours_id)
     if row is None:
         raise NotFound("Clinic hours not found", code="hours_not_found")
     return row
@@ -167,6 +177,23 @@ async def list_hours(
         query = query.where(ClinicHours.valid_from <= last_day)
     if first_day is not None:
         query = query.where(or_(ClinicHours.valid_to.is_(None), ClinicHours.valid_to >= first_day))
+    return list(await session.scalars(query))
+
+
+async def weekday_hours(
+    session: AsyncSession, staff_id: uuid.UUID, weekday: int, *, exclude: uuid.UUID | None = None
+) -> list[ClinicHours]:
+    """A clinician's hours on one weekday, any validity, as last committed (a locking read: the
+    caller holds the clinician's row lock, so a concurrent change is seen, not a snapshot)."""
+    query = (
+        select(ClinicHours)
+        .where(ClinicHours.staff_id == staff_id, ClinicHours.weekday == weekday)
+        .order_by(ClinicHours.start_time, ClinicHours.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if exclude is not None:
+        query = query.where(ClinicHours.id != exclude)
     return list(await session.scalars(query))
 
 

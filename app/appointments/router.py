@@ -148,6 +148,41 @@ async def delete_hours(hours_id: uuid.UUID, principal: PrincipalDep, session: Se
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+# --- clinicians ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/clinicians",
+    response_model=Page[s.ClinicianRead],
+    summary="Bookable clinicians (active, clinical, with weekly hours), by name",
+)
+async def list_clinicians(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: PageDep,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Part of any name (accents ignored)")
+    ] = None,
+    type_id: Annotated[uuid.UUID | None, Query(description="Whose hours offer this type")] = None,
+    department_id: Annotated[uuid.UUID | None, Query(description="Members of this department")] = None,
+) -> Page[s.ClinicianRead]:
+    """What the booking desk's and the calendar's clinician pickers list: not the whole staff
+    directory (an import brings hundreds of practitioners without hours), only those who can
+    be booked. Needs appointments:read and staff:read."""
+    items, total = await service.bookable_clinicians(
+        session,
+        principal,
+        name=name,
+        type_id=type_id,
+        department_id=department_id,
+        limit=page.limit,
+        offset=page.offset,
+        settings=settings,
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
 # --- slots ------------------------------------------------------------------------------------
 
 

@@ -166,7 +166,24 @@ class ClinicHoursRead(_Out):
     note: str | None
 
 
+class ClinicianRead(BaseModel):
+    """A bookable clinician: active, clinical, with weekly hours valid today or later."""
+
+    id: uuid.UUID
+    display_name: str
+    position: str | None
+    department_id: uuid.UUID | None
+    department_name: str | None
+    type_ids: list[uuid.UUID] = Field(description="The active appointment types their hours offer")
+
+
 # --- slots ------------------------------------------------------------------------------------
+
+
+CHANGE_DEADLINE = (
+    "Until this instant a patient may reschedule or cancel online: the start minus the facility's"
+    " cancellation cut-off (later, only reception can)"
+)
 
 
 class SlotRead(BaseModel):
@@ -178,6 +195,10 @@ class SlotRead(BaseModel):
     staff_name: str
     type_id: uuid.UUID
     mode: Mode
+    change_deadline: datetime = Field(
+        description=CHANGE_DEADLINE + "; already past for a slot inside the cut-off: booked online, it"
+        " cannot be changed or cancelled online"
+    )
 
 
 class SlotPage(BaseModel):
@@ -248,6 +269,7 @@ class AppointmentRead(BaseModel):
     sequence: int
     created_at: datetime
     updated_at: datetime
+    change_deadline: datetime = Field(description=CHANGE_DEADLINE)
     actions: list[Action] = Field(description="What the caller may do next with it")
 
 

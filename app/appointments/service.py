@@ -182,6 +182,11 @@ async def _active_type(session: AsyncSession, type_id: uuid.UUID) -> Appointment
     return kind
 
 
+def _change_deadline(start: datetime, settings: Settings) -> datetime:
+    """Until when a patient may change or cancel an appointment starting at ``start`` online."""
+    return start - timedelta(hours=settings.cancellation_cutoff_hours)
+
+
 def _duration(kind: AppointmentType) -> timedelta:
     return timedelta(minutes=kind.duration_minutes)
 
@@ -283,6 +288,53 @@ async def _check_hours_refs(
         )
 
 
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _validity(valid_from: date, valid_to: date | None) -> str:
+    return f"from {valid_from.isoformat()}" + (f" to {valid_to.isoformat()}" if valid_to else "")
+
+
+async def _refuse_overlapping_hours(
+    session: AsyncSession,
+    staff_id: uuid.UUID,
+    *,
+    weekday: int,
+    start_time: time,
+    end_time: time,
+    valid_from: date,
+    valid_to: date | None,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """409 ``hours_overlap`` when the clinician already has hours on that weekday that overlap
+    [start_time, end_time) on some day both are valid. Refused rather than merged: each row is
+    what somebody entered (its types, dates and note), a clinician runs one session at a time
+    (one row lists every type it offers), and an overlap is nearly always a typo. Decided under
+    the clinician's row lock (the caller takes it with ``staff.lock_member`` before it changes
+    anything), so two concurrent requests cannot both add an overlap."""
+    for other in await repo.weekday_hours(session, staff_id, weekday, exclude=exclude):
+        times_meet = other.start_time < end_time and start_time < other.end_time
+        dates_meet = (valid_to is None or other.valid_from <= valid_to) and (
+            other.valid_to is None or valid_from <= other.valid_to
+        )
+        if times_meet and dates_meet:
+            raise Conflict(
+                f"These hours overlap the clinician's {_WEEKDAYS[weekday]} hours"
+                f" {other.start_time:%H:%M}-{other.end_time:%H:%M}"
+                f" ({_validity(other.valid_from, other.valid_to)}); change those instead"
+                " (one set of hours can offer several appointment types)",
+                code="hours_overlap",
+                details={
+                    "hours_id": str(other.id),
+                    "weekday": other.weekday,
+                    "start_time": other.start_time.isoformat(timespec="minutes"),
+                    "end_time": other.end_time.isoformat(timespec="minutes"),
+                    "valid_from": other.valid_from.isoformat(),
+                    "valid_to": other.valid_to.isoformat() if other.valid_to else None,
+                },
+            )
+
+
 async def list_hours(
     session: AsyncSession, principal: Principal, *, staff_id: uuid.UUID | None
 ) -> list[ClinicHours]:
@@ -291,8 +343,19 @@ async def list_hours(
 
 
 async def create_hours(session: AsyncSession, principal: Principal, data: s.ClinicHoursCreate) -> ClinicHours:
+    """Add weekly hours; 409 ``hours_overlap`` when they overlap the clinician's other hours."""
     _require(session, principal, Perm.ROTA_WRITE)
     await _check_hours_refs(session, data.staff_id, data.type_ids)
+    await staff.lock_member(session, data.staff_id)
+    await _refuse_overlapping_hours(
+        session,
+        data.staff_id,
+        weekday=data.weekday,
+        start_time=data.start_time,
+        end_time=data.end_time,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+    )
     row = ClinicHours(
         staff_id=data.staff_id,
         weekday=data.weekday,
@@ -321,6 +384,10 @@ async def update_hours(
     """Changing hours never moves or cancels existing bookings; it only changes future slots."""
     _require(session, principal, Perm.ROTA_WRITE)
     row = await repo.get_hours(session, hours_id)
+    # The clinician's lock first (before any write, so two changes cannot wait on each other),
+    # then the row as last committed.
+    await staff.lock_member(session, row.staff_id)
+    row = await repo.get_hours(session, hours_id, latest=True)
     changed = data.model_dump(exclude_unset=True)
     if data.type_ids is not None:
         await _check_hours_refs(session, row.staff_id, data.type_ids)
@@ -336,6 +403,16 @@ async def update_hours(
         raise BadRequest("end_time must be after start_time", code="invalid_hours")
     if row.valid_to is not None and row.valid_to < row.valid_from:
         raise BadRequest("valid_to is before valid_from", code="invalid_hours")
+    await _refuse_overlapping_hours(
+        session,
+        row.staff_id,
+        weekday=row.weekday,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        exclude=row.id,
+    )
     await session.flush()
     audit.record(
         session,
@@ -455,6 +532,7 @@ async def search_slots(
             raise NotFound("Staff member not found", code="staff_not_found")
         scope = [staff_id]
     if department_id is not None:
+        await staff.require_department(session, department_id)  # unknown: 404, as a clinician is
         members = await staff.department_staff_ids(session, department_id)
         scope = [m for m in members if scope is None or m in scope]
     effective_start = max(window_start, position[0]) if position else window_start
@@ -510,6 +588,7 @@ async def search_slots(
                 staff_name=facts[slot.staff_id].display_name,
                 type_id=kind.id,
                 mode=kind.mode,
+                change_deadline=_change_deadline(slot.start, settings),
             )
             for slot in page
         ],
@@ -571,10 +650,14 @@ async def _check_slot(
             "nearest_local": [_local(x, tz) for x in nearest],
         }
         names = " and ".join(f"{x.astimezone(tz):%H:%M}" for x in nearest)
+        asked = start.astimezone(tz)
+        # Slots start on whole minutes: a start with seconds says so, not "10:00 is not a start".
+        off_minute = bool(asked.second or asked.microsecond)
+        label = asked.strftime("%H:%M:%S.%f").rstrip("0").rstrip(".") if off_minute else f"{asked:%H:%M}"
         raise BadRequest(
-            f"{start.astimezone(tz):%H:%M} is not the start of a {kind.duration_minutes}-minute slot of"
-            f" this type; the nearest {'is' if len(nearest) == 1 else 'are'} {names}"
-            f" ({settings.facility_timezone})",
+            f"{label} is not the start of a {kind.duration_minutes}-minute slot of this type"
+            f"{' (slots start on a whole minute)' if off_minute else ''};"
+            f" the nearest {'is' if len(nearest) == 1 else 'are'} {names} ({settings.facility_timezone})",
             code="not_a_slot",
             details=details,
         )
@@ -660,7 +743,7 @@ def _actions(
     if status == OFFERED and (appointment.offer_expires_at is None or appointment.offer_expires_at > now):
         out += ["accept", "decline"]
     if status == BOOKED:
-        before_cutoff = appointment.start_at - now > timedelta(hours=settings.cancellation_cutoff_hours)
+        before_cutoff = now < _change_deadline(appointment.start_at, settings)
         if staff_write or before_cutoff:
             out += ["reschedule", "cancel"]
         if staff_write:
@@ -668,7 +751,7 @@ def _actions(
                 out.append("check_in")
             if now >= appointment.start_at:
                 out.append("no_show")
-    if status == CHECKED_IN and staff_write:
+    if status == CHECKED_IN and staff_write and now >= appointment.start_at:
         out.append("complete")
     return out
 
@@ -705,6 +788,7 @@ def _read(
         sequence=appointment.sequence,
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
+        change_deadline=_change_deadline(appointment.start_at, settings),
         actions=_actions(appointment, principal, settings, now),
     )
 
@@ -843,10 +927,12 @@ async def _notify_patient(
     now: datetime,
     what: str,
     contact: dict[str, Any] | None = None,
+    replaces: bool = False,
 ) -> dict[str, Any]:
-    """Queue the patient's messages for ``what`` (booked, rescheduled, cancelled, offered);
-    returns what was done, for the audit entry. Each message belongs to one committed change of
-    the appointment (made under its row lock), so no de-duplication key is needed."""
+    """Queue the patient's messages for ``what`` (booked, rescheduled, cancelled, offered:
+    ``replaces`` when the offer would replace a later booking of theirs); returns what was done,
+    for the audit entry. Each message belongs to one committed change of the appointment (made
+    under its row lock), so no de-duplication key is needed."""
     tz = zone(settings)
     if contact is None:
         contact = (await patients.contact_summaries(session, [appointment.patient_id])).get(
@@ -870,9 +956,17 @@ async def _notify_patient(
     )
     if what in ("booked", "rescheduled"):
         subject = f"Appointment confirmed: {when}" if what == "booked" else f"Appointment moved to {when}"
+        deadline = _change_deadline(appointment.start_at, settings)
+        changes = (
+            f"To change or cancel it, use the patient portal until {_human(deadline, tz)}, or call"
+            " reception.\n"
+            if now < deadline
+            else f"It is less than {settings.cancellation_cutoff_hours} hours away, so it can no longer"
+            " be changed or cancelled online: to change or cancel it, please call reception.\n"
+        )
         body = (
             f"{greeting}\n\nYour {kind.name} appointment with {clinician_name} is on {when}.\n{where}\n\n"
-            "To change or cancel it, use the patient portal or call reception.\n"
+            + changes
         )
         await notifications.enqueue(
             session,
@@ -933,17 +1027,19 @@ async def _notify_patient(
             patient_id=appointment.patient_id,
         )
         return {"notification": "queued"}
-    # An offer from the waitlist.
+    # An offer from the waitlist: "earlier" only when it would replace a later booking.
     until = _human(appointment.offer_expires_at or appointment.start_at, tz)
+    wish = "earlier than the one you have booked" if replaces else "that you are on the waitlist for"
     await notifications.enqueue(
         session,
         kind=KIND_OFFER,
         to_email=email,
         to_name=name,
-        subject=f"An earlier appointment is free: {when}",
-        body=f"{greeting}\n\nA {kind.name} appointment with {clinician_name} on {when} has become "
-        f"free, and we are holding it for you until {until}.\nAccept or decline it in the patient "
-        "portal, or call reception. If we do not hear from you, it goes to the next person waiting.\n",
+        subject=f"{'An earlier' if replaces else 'An'} appointment is free: {when}",
+        body=f"{greeting}\n\nA {kind.name} appointment with {clinician_name} on {when}, {wish}, has "
+        f"become free, and we are holding it for you until {until}.\nAccept or decline it in the "
+        "patient portal, or call reception. If we do not hear from you, it goes to the next person "
+        "waiting.\n",
         related=ref,
         patient_id=appointment.patient_id,
     )
@@ -957,9 +1053,17 @@ def _staff_event(
     start: datetime | None = None,
     end: datetime | None = None,
     cancelled: bool = False,
+    organizer: ical.Party | None = None,
+    attendees: tuple[ical.Party, ...] = (),
 ) -> ical.CalendarEvent:
     """The clinician's copy of the appointment: the patient's UID (so it merges with the
-    clinician's feed and follows every change), the type only, never the patient."""
+    clinician's feed and follows every change), the type only, never the patient.
+
+    E-mailed as an iTIP REQUEST (a later move: REQUEST with a higher SEQUENCE; a withdrawal:
+    CANCEL), so it names the facility's sender as ORGANIZER and the clinician, already accepted
+    and asked for no reply, as the one ATTENDEE. Not PUBLISH: a published copy is a one-off
+    import that Outlook, Gmail and Apple Calendar never update or remove on a later message,
+    and RFC 5546 allows a CANCEL only for an event whose organizer and attendee it names."""
     return ical.CalendarEvent(
         uid=f"appointment-{appointment.id}",
         start=start or appointment.start_at,
@@ -970,6 +1074,8 @@ def _staff_event(
         status="CANCELLED" if cancelled else "CONFIRMED",
         sequence=appointment.sequence,
         updated=utcnow(),
+        organizer=organizer,
+        attendees=attendees,
     )
 
 
@@ -983,8 +1089,8 @@ async def _clinician_address(session: AsyncSession, staff_id: uuid.UUID) -> tupl
 async def _notify_clinician(
     session: AsyncSession, appointment: Appointment, kind: AppointmentType, *, settings: Settings, what: str
 ) -> dict[str, Any]:
-    """Tell the clinician a patient booked (or moved) online, with an iTIP REQUEST .ics. No
-    patient name in an e-mail."""
+    """Tell the clinician a patient booked (or moved) online, with an iTIP REQUEST .ics that
+    invites the clinician (see :func:`_staff_event`). No patient name in an e-mail."""
     email, name = await _clinician_address(session, appointment.staff_id)
     if email is None:
         return {"staff_notice": "skipped", "staff_notice_reason": "clinician has no e-mail address"}
@@ -1001,7 +1107,17 @@ async def _notify_clinician(
             notifications.Attachment(
                 "appointment.ics",
                 "text/calendar; method=REQUEST; charset=utf-8",
-                ical.calendar_bytes([_staff_event(appointment, kind)], method="REQUEST"),
+                ical.calendar_bytes(
+                    [
+                        _staff_event(
+                            appointment,
+                            kind,
+                            organizer=_organizer(settings),
+                            attendees=_attendee(email, name),
+                        )
+                    ],
+                    method="REQUEST",
+                ),
             )
         ],
         related=related(appointment.id),
@@ -1048,7 +1164,18 @@ async def _withdraw_from_clinician(
                 "appointment.ics",
                 "text/calendar; method=CANCEL; charset=utf-8",
                 ical.calendar_bytes(
-                    [_staff_event(appointment, kind, start=start, end=end, cancelled=True)], method="CANCEL"
+                    [
+                        _staff_event(
+                            appointment,
+                            kind,
+                            start=start,
+                            end=end,
+                            cancelled=True,
+                            organizer=_organizer(settings),
+                            attendees=_attendee(email, name),
+                        )
+                    ],
+                    method="CANCEL",
                 ),
             )
         ],
@@ -1199,7 +1326,7 @@ def _check_cutoff(
     appointment: Appointment, principal: Principal, reason: str | None, *, settings: Settings, now: datetime
 ) -> bool:
     """Refuse a patient's late change; require staff's reason for one. True when overridden."""
-    deadline = appointment.start_at - timedelta(hours=settings.cancellation_cutoff_hours)
+    deadline = _change_deadline(appointment.start_at, settings)
     if now < deadline:
         return False
     if _cutoff_applies(principal):
@@ -1419,8 +1546,15 @@ async def _transition(
     tz = zone(settings)
     if to == CHECKED_IN and now < _day_start(appointment.start_at.astimezone(tz).date(), tz):
         raise Conflict("Check-in opens on the day of the appointment", code="too_early")
-    if to == NO_SHOW and now < appointment.start_at:
-        raise Conflict("The appointment has not started yet", code="not_started")
+    if to in (NO_SHOW, COMPLETED) and now < appointment.start_at:
+        # A visit cannot have taken place (or been missed) before its start: checked in early,
+        # the patient is still waiting; completion and no-show wait for the start time.
+        raise Conflict(
+            f"The appointment has not started yet: it can be {verb} from its start"
+            f" ({_human(appointment.start_at, tz)})",
+            code="not_started",
+            details={"start": appointment.start_at.isoformat()},
+        )
     appointment.status = to
     if to == CHECKED_IN:
         appointment.checked_in_at = now
@@ -1467,6 +1601,8 @@ async def complete(
     settings: Settings,
     now: datetime | None = None,
 ) -> Appointment:
+    """The visit took place: a checked-in appointment, from its start on (before it, 409
+    ``not_started``; the actions offer "complete" only then)."""
     return await _transition(
         session,
         principal,
@@ -1487,6 +1623,7 @@ async def no_show(
     settings: Settings,
     now: datetime | None = None,
 ) -> Appointment:
+    """The patient did not come: a booked appointment, from its start on (409 ``not_started``)."""
     return await _transition(
         session,
         principal,
@@ -1986,7 +2123,15 @@ async def _hold(
     except Conflict:
         await session.refresh(entry)
         return None
-    details = await _notify_patient(session, offer, kind, settings=settings, now=now, what="offered")
+    details = await _notify_patient(
+        session,
+        offer,
+        kind,
+        settings=settings,
+        now=now,
+        what="offered",
+        replaces=entry.replaces_appointment_id is not None,
+    )
     audit.record(
         session,
         action="appointment.offer",
@@ -2095,6 +2240,59 @@ async def schedules(
             )
         )
     return out
+
+
+async def bookable_clinicians(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str | None = None,
+    type_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[list[s.ClinicianRead], int]:
+    """The clinicians a booking desk or calendar picks from: active clinical staff whose weekly
+    hours are valid today or later (of them, those whose hours offer ``type_id``, in
+    ``department_id``, or matching ``name`` as the staff directory matches it), by name, paged.
+    A directory of hundreds of imported practitioners stays out of the way. Needs
+    appointments:read and staff:read (the directory's own rule); an unknown type or department
+    is 404."""
+    _require(session, principal, Perm.APPOINTMENTS_READ)
+    if type_id is not None:
+        await repo.get_type(session, type_id)
+    found = [x for x in await schedules(session, principal, settings=settings, now=now) if x.active]
+    if type_id is not None:
+        found = [x for x in found if any(k.id == type_id for k in x.types)]
+    if department_id is not None:
+        await staff.require_department(session, department_id)
+        members = set(await staff.department_staff_ids(session, department_id))
+        found = [x for x in found if x.staff_id in members]
+    offered = {x.staff_id: [k.id for k in x.types] for x in found}
+    rows, total = await staff.search_staff(
+        session,
+        principal,
+        name=name,
+        ids=list(offered),
+        active=True,
+        clinical=True,
+        limit=limit,
+        offset=offset,
+    )
+    departments = await staff.staff_summaries(session, [r.id for r in rows])
+    return [
+        s.ClinicianRead(
+            id=r.id,
+            display_name=r.display_name,
+            position=r.position,
+            department_id=r.department_id,
+            department_name=departments[r.id].department_name if r.id in departments else None,
+            type_ids=offered.get(r.id, []),
+        )
+        for r in rows
+    ], total
 
 
 async def slot_status(

@@ -96,8 +96,9 @@ def to_vevent(item: CalendarEvent, *, stamp: datetime | None = None) -> Event:
     if item.organizer is not None:
         ev.add("organizer", item.organizer.to_ical())
     for attendee in item.attendees:
-        # The attendees are who the visit is for and booked it (or had it booked): accepted, and
-        # no reply is expected (the organizer's address does not read mail).
+        # The attendee is the patient the visit is for, or the clinician it is with: the booking
+        # stands already (accepted), and no reply is expected (the organizer's address does not
+        # read mail).
         ev.add(
             "attendee",
             attendee.to_ical(CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT", PARTSTAT="ACCEPTED", RSVP="FALSE"),

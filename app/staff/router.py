@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.deps import PrincipalDep, SessionDep, SettingsDep
-from app.errors import NotFound
 from app.kit.pagination import Page, PageParams, page_params
 from app.staff import feeds, schedule, service
 from app.staff import schemas as s
@@ -64,11 +63,17 @@ async def create_staff(body: s.StaffCreate, principal: PrincipalDep, session: Se
     return await service.staff_detail(session, principal, row.id)
 
 
-@router.get("/me", response_model=s.StaffDetail, summary="The signed-in user's own staff record")
-async def my_staff_record(principal: PrincipalDep, session: SessionDep) -> s.StaffDetail:
+@router.get(
+    "/me",
+    response_model=s.StaffDetail | None,
+    summary="The signed-in user's own staff record (null when the account has none)",
+)
+async def my_staff_record(principal: PrincipalDep, session: SessionDep) -> s.StaffDetail | None:
+    """Every signed-in user may ask; an account not linked to a staff record (a patient, a
+    receptionist without one) gets ``null``: a normal answer, not a 404 for screens to swallow."""
     staff_id = await service.staff_id_for_user(session, principal.user_id)
     if staff_id is None:
-        raise NotFound("Your account is not linked to a staff record", code="staff_not_found")
+        return None
     return await service.own_staff_detail(session, principal, staff_id)
 
 
@@ -183,6 +188,20 @@ async def create_shift(
     return await schedule.create_shift(session, principal, settings, body)
 
 
+@router.post(
+    "/shifts/check",
+    response_model=s.ShiftCheck,
+    summary="Which rota rules a new shift would break, without saving it",
+)
+async def check_new_shift(
+    body: s.ShiftCreate, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> s.ShiftCheck:
+    """200 with the violations a ``POST /shifts`` of this body would be refused for (409), so a
+    screen can show them without a refused request; the write still decides (a concurrent
+    change may come between)."""
+    return await schedule.check_new_shift(session, principal, settings, body)
+
+
 @router.get("/shifts/{shift_id}", response_model=s.ShiftRead, summary="One shift")
 async def get_shift(
     shift_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
@@ -199,6 +218,21 @@ async def update_shift(
     settings: SettingsDep,
 ) -> s.ShiftResult:
     return await schedule.update_shift(session, principal, settings, shift_id, body)
+
+
+@router.post(
+    "/shifts/{shift_id}/check",
+    response_model=s.ShiftCheck,
+    summary="Which rota rules a change of a shift would break, without saving it",
+)
+async def check_shift_change(
+    shift_id: uuid.UUID,
+    body: s.ShiftUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> s.ShiftCheck:
+    return await schedule.check_shift_change(session, principal, settings, shift_id, body)
 
 
 @router.delete("/shifts/{shift_id}", status_code=204, summary="Take a shift off the rota")

@@ -281,9 +281,11 @@ async def _evaluate(
     *,
     exclude: set[uuid.UUID],
     staff: dict[uuid.UUID, StaffMember],
+    locking: bool = True,
 ) -> dict[int, list[rules.Violation]]:
     """The rule violations of each candidate, against stored shifts and leave (locked reads)
-    and against the other candidates. ``staff`` must already be locked."""
+    and against the other candidates. ``staff`` must already be locked (``locking`` False: a
+    check that writes nothing reads without locks)."""
     if not candidates:
         return {}
     tz = zone(settings)
@@ -291,9 +293,9 @@ async def _evaluate(
     staff_ids = sorted({c.staff_id for c in candidates})
     lo = min(c.starts_at for c in candidates)
     hi = max(c.ends_at for c in candidates)
-    stored = await repo.shifts_between(session, lo - rest, hi + rest, staff_ids=staff_ids, for_share=True)
-    away = await repo.leave_between(session, staff_ids, lo, hi, for_share=True)
-    periods = await repo.licence_periods(session, staff_ids, for_share=True)
+    stored = await repo.shifts_between(session, lo - rest, hi + rest, staff_ids=staff_ids, for_share=locking)
+    away = await repo.leave_between(session, staff_ids, lo, hi, for_share=locking)
+    periods = await repo.licence_periods(session, staff_ids, for_share=locking)
     names = await repo.definitions_by_id(session, [x.definition_id for x in stored])
     # One timeline per person of their stored shifts and all the candidates, sorted once: each
     # candidate is then checked with binary searches, O(n log n) for a week of n shifts.
@@ -425,31 +427,55 @@ def _audit_shift(session: AsyncSession, action: str, row: Shift, **extra: object
     )
 
 
+async def _new_candidate(
+    session: AsyncSession, settings: Settings, data: s.ShiftCreate, *, locking: bool
+) -> tuple[_Candidate, dict[uuid.UUID, StaffMember]]:
+    """The shift ``data`` asks for, and its person (their row locked when ``locking``)."""
+    await _department(session, data.department_id)
+    definition = await _definition(session, data.definition_id)
+    people = await (repo.lock_staff if locking else repo.staff_rows)(session, [data.staff_id])
+    person = people.get(data.staff_id)
+    if person is None:
+        raise NotFound("Staff member not found", code="staff_not_found")
+    start, end = _resolve_times(data.date, definition, data.start_time, data.end_time, zone(settings))
+    candidate = _Candidate(
+        index=0,
+        staff_id=data.staff_id,
+        department_id=data.department_id,
+        local_date=data.date,
+        starts_at=start,
+        ends_at=end,
+        clinical=_clinical(data.clinical, definition, person),
+        definition_id=definition.id if definition else None,
+        label=definition.name if definition else None,
+        note=data.note,
+    )
+    return candidate, people
+
+
+def _check_result(violations: Sequence[rules.Violation] | None) -> s.ShiftCheck:
+    return s.ShiftCheck(ok=not violations, violations=[v.as_dict() for v in violations or []])
+
+
+async def check_new_shift(
+    session: AsyncSession, principal: Principal, settings: Settings, data: s.ShiftCreate
+) -> s.ShiftCheck:
+    """The rota rules a new shift would break, without saving it (nothing is written or
+    locked): a screen asks first and shows them, instead of provoking a refused write. The
+    write decides, under its locks, as before; this is the answer of the moment."""
+    require(session, principal, Perm.ROTA_WRITE)
+    candidate, people = await _new_candidate(session, settings, data, locking=False)
+    found = await _evaluate(session, settings, [candidate], exclude=set(), staff=people, locking=False)
+    return _check_result(found.get(0))
+
+
 async def create_shift(
     session: AsyncSession, principal: Principal, settings: Settings, data: s.ShiftCreate
 ) -> s.ShiftResult:
     require(session, principal, Perm.ROTA_WRITE)
     tz = zone(settings)
     async with _decided_by_database():
-        await _department(session, data.department_id)
-        definition = await _definition(session, data.definition_id)
-        locked = await repo.lock_staff(session, [data.staff_id])
-        person = locked.get(data.staff_id)
-        if person is None:
-            raise NotFound("Staff member not found", code="staff_not_found")
-        start, end = _resolve_times(data.date, definition, data.start_time, data.end_time, tz)
-        candidate = _Candidate(
-            index=0,
-            staff_id=data.staff_id,
-            department_id=data.department_id,
-            local_date=data.date,
-            starts_at=start,
-            ends_at=end,
-            clinical=_clinical(data.clinical, definition, person),
-            definition_id=definition.id if definition else None,
-            label=definition.name if definition else None,
-            note=data.note,
-        )
+        candidate, locked = await _new_candidate(session, settings, data, locking=True)
         violations = (await _evaluate(session, settings, [candidate], exclude=set(), staff=locked)).get(0)
         if violations:
             raise _refuse(violations, candidate)
@@ -480,6 +506,74 @@ def _shift_row(c: _Candidate) -> Shift:
     )
 
 
+async def _changed_candidate(
+    session: AsyncSession, settings: Settings, shift_id: uuid.UUID, data: s.ShiftUpdate, *, locking: bool
+) -> tuple[Shift, _Candidate, dict[uuid.UUID, StaffMember]]:
+    """The shift as ``data`` would leave it; with ``locking``, after locking both people's rows
+    and re-reading the shift as it is now."""
+    tz = zone(settings)
+    fields = data.model_fields_set
+    row = await repo.get_shift(session, shift_id)
+    staff_id = data.staff_id if "staff_id" in fields and data.staff_id else row.staff_id
+    department_id = (
+        data.department_id if "department_id" in fields and data.department_id else row.department_id
+    )
+    day = data.date if "date" in fields and data.date else row.local_date
+    if department_id != row.department_id:
+        await _department(session, department_id)
+    people = await (repo.lock_staff if locking else repo.staff_rows)(session, [staff_id, row.staff_id])
+    person = people.get(staff_id)
+    if person is None:
+        raise NotFound("Staff member not found", code="staff_not_found")
+    if locking:
+        row = await repo.get_shift(session, shift_id, for_update=True)  # as it is now, after the wait
+    # New times come from explicit times or a new definition; otherwise the shift keeps its
+    # wall-clock times (not its definition's current ones, which may have been edited since).
+    definition: ShiftDefinition | None = None
+    definition_id = row.definition_id
+    if data.start_time is not None and data.end_time is not None:
+        start_t, end_t, definition_id = data.start_time, data.end_time, None
+    elif data.definition_id is not None:
+        definition = await _definition(session, data.definition_id)
+        assert definition is not None
+        start_t, end_t, definition_id = definition.start_time, definition.end_time, definition.id
+    else:
+        start_t, end_t = row.starts_at.astimezone(tz).time(), row.ends_at.astimezone(tz).time()
+    start, end = _resolve_times(day, None, start_t, end_t, tz)
+    if data.clinical is not None:
+        clinical = data.clinical
+    elif definition is not None or staff_id != row.staff_id:
+        clinical = _clinical(None, definition, person)
+    else:
+        clinical = row.clinical
+    label = (
+        (await repo.definitions_by_id(session, [definition_id])).get(definition_id) if definition_id else None
+    )
+    candidate = _Candidate(
+        index=0,
+        staff_id=staff_id,
+        department_id=department_id,
+        local_date=day,
+        starts_at=start,
+        ends_at=end,
+        clinical=clinical,
+        definition_id=definition_id,
+        label=label.name if label else None,
+        note=data.note if "note" in fields else row.note,
+    )
+    return row, candidate, people
+
+
+async def check_shift_change(
+    session: AsyncSession, principal: Principal, settings: Settings, shift_id: uuid.UUID, data: s.ShiftUpdate
+) -> s.ShiftCheck:
+    """The rota rules a change of a shift (a move, new times) would break, without saving it."""
+    require(session, principal, Perm.ROTA_WRITE)
+    row, candidate, people = await _changed_candidate(session, settings, shift_id, data, locking=False)
+    found = await _evaluate(session, settings, [candidate], exclude={row.id}, staff=people, locking=False)
+    return _check_result(found.get(0))
+
+
 async def update_shift(
     session: AsyncSession, principal: Principal, settings: Settings, shift_id: uuid.UUID, data: s.ShiftUpdate
 ) -> s.ShiftResult:
@@ -487,56 +581,11 @@ async def update_shift(
     tz = zone(settings)
     fields = data.model_fields_set
     async with _decided_by_database():
-        row = await repo.get_shift(session, shift_id)
-        old_staff, old_week = row.staff_id, rules.week_start(row.local_date)
-        staff_id = data.staff_id if "staff_id" in fields and data.staff_id else row.staff_id
-        department_id = (
-            data.department_id if "department_id" in fields and data.department_id else row.department_id
-        )
-        day = data.date if "date" in fields and data.date else row.local_date
-        if department_id != row.department_id:
-            await _department(session, department_id)
-        locked = await repo.lock_staff(session, [staff_id, row.staff_id])
-        person = locked.get(staff_id)
-        if person is None:
-            raise NotFound("Staff member not found", code="staff_not_found")
-        row = await repo.get_shift(session, shift_id, for_update=True)  # as it is now, after the wait
-        # New times come from explicit times or a new definition; otherwise the shift keeps its
-        # wall-clock times (not its definition's current ones, which may have been edited since).
-        definition: ShiftDefinition | None = None
-        definition_id = row.definition_id
-        if data.start_time is not None and data.end_time is not None:
-            start_t, end_t, definition_id = data.start_time, data.end_time, None
-        elif data.definition_id is not None:
-            definition = await _definition(session, data.definition_id)
-            assert definition is not None
-            start_t, end_t, definition_id = definition.start_time, definition.end_time, definition.id
-        else:
-            start_t, end_t = row.starts_at.astimezone(tz).time(), row.ends_at.astimezone(tz).time()
-        start, end = _resolve_times(day, None, start_t, end_t, tz)
-        if data.clinical is not None:
-            clinical = data.clinical
-        elif definition is not None or staff_id != row.staff_id:
-            clinical = _clinical(None, definition, person)
-        else:
-            clinical = row.clinical
-        label = (
-            (await repo.definitions_by_id(session, [definition_id])).get(definition_id)
-            if definition_id
-            else None
-        )
-        candidate = _Candidate(
-            index=0,
-            staff_id=staff_id,
-            department_id=department_id,
-            local_date=day,
-            starts_at=start,
-            ends_at=end,
-            clinical=clinical,
-            definition_id=definition_id,
-            label=label.name if label else None,
-            note=data.note if "note" in fields else row.note,
-        )
+        before = await repo.get_shift(session, shift_id)
+        old_staff, old_week = before.staff_id, rules.week_start(before.local_date)
+        row, candidate, locked = await _changed_candidate(session, settings, shift_id, data, locking=True)
+        staff_id, department_id, day = candidate.staff_id, candidate.department_id, candidate.local_date
+        start, end, clinical = candidate.starts_at, candidate.ends_at, candidate.clinical
         violations = (await _evaluate(session, settings, [candidate], exclude={row.id}, staff=locked)).get(0)
         if violations:
             raise _refuse(violations, candidate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -398,6 +398,15 @@ class RotaWarning(BaseModel):
 class ShiftResult(BaseModel):
     shift: ShiftRead
     warnings: list[RotaWarning]
+
+
+class ShiftCheck(BaseModel):
+    """What the rota rules say about a shift change, without saving it."""
+
+    ok: bool = Field(description="No rule would refuse it (now: the write itself decides)")
+    violations: list[dict[str, Any]] = Field(
+        description="The rules it would break, as in a refused write's details.violations"
+    )
 
 
 class RotaWeekResult(BaseModel):

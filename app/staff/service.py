@@ -680,6 +680,18 @@ async def unavailable_intervals(
     return out
 
 
+async def lock_member(session: AsyncSession, staff_id: uuid.UUID) -> None:
+    """Lock one staff row (SELECT ... FOR UPDATE) for a change that is decided one writer at a
+    time per person (appointments: a clinician's weekly hours); 404 ``staff_not_found``."""
+    if staff_id not in await repo.lock_staff(session, [staff_id]):
+        raise NotFound("Staff member not found", code="staff_not_found")
+
+
+async def require_department(session: AsyncSession, department_id: uuid.UUID) -> None:
+    """404 ``department_not_found`` unless the department exists (active or not)."""
+    await repo.get_department(session, department_id)
+
+
 async def department_staff_ids(session: AsyncSession, department_id: uuid.UUID) -> list[uuid.UUID]:
     """Active current members of a department (by current post or a current position)."""
     today = rules.local_day(utcnow(), _facility_zone(None))

@@ -157,9 +157,16 @@ async def test_a_start_off_the_types_grid_is_not_a_slot(client, db):
         assert [x[11:16] for x in err["details"]["nearest_local"]] == nearest, err
         for hhmm in nearest:
             assert hhmm in err["message"], err
-    # One second off a valid start is off the grid too.
-    odd = booking(c, patient["id"], next_local(4, "10:00") + timedelta(seconds=1), kind=c.video)
-    assert_error(await client.post("/api/appointments", json=odd, headers=c.reception), 400, "not_a_slot")
+    # One second (or a microsecond) off a valid start is off the grid too, and the message shows
+    # the seconds it was given instead of "10:00 is not the start ...; the nearest are 10:00".
+    for off, shown in ((timedelta(seconds=1), "10:00:01"), (timedelta(microseconds=1), "10:00:00.000001")):
+        odd = booking(c, patient["id"], next_local(4, "10:00") + off, kind=c.video)
+        err = assert_error(
+            await client.post("/api/appointments", json=odd, headers=c.reception), 400, "not_a_slot"
+        )
+        assert err["message"].startswith(f"{shown} is not the start of a 20-minute slot"), err
+        assert "(slots start on a whole minute)" in err["message"], err
+        assert [x[11:16] for x in err["details"]["nearest_local"]] == ["10:00", "10:20"], err
     # Outside the hours altogether stays outside_hours.
     for local in ("08:40", "17:00", "03:00"):
         body = booking(c, patient["id"], next_local(4, local), kind=c.video)
@@ -174,3 +181,28 @@ async def test_a_start_off_the_types_grid_is_not_a_slot(client, db):
         headers=c.reception,
     )
     assert ok.status_code == 201, ok.text
+
+
+async def test_an_unknown_department_is_404_like_an_unknown_clinician(client, db):
+    c = await clinic(client, db)
+    _patient, me = await make_patient(client, db, c.reception)
+    base = {"type_id": c.consult["id"], "start": iso(next_local(2, "00:00"))}
+    for who in (me, c.reception):
+        assert_error(
+            await client.get(SLOTS, params={**base, "staff_id": str(uuid.uuid4())}, headers=who),
+            404,
+            "staff_not_found",
+        )
+        assert_error(
+            await client.get(SLOTS, params={**base, "department_id": str(uuid.uuid4())}, headers=who),
+            404,
+            "department_not_found",
+        )
+    # A known department without bookable clinicians is an empty page, not an error.
+    made = await client.post(
+        "/api/staff/departments", json={"code": "EMPTY", "name": "Empty"}, headers=c.admin
+    )
+    assert made.status_code == 201, made.text
+    empty = await client.get(SLOTS, params={**base, "department_id": made.json()["id"]}, headers=me)
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["items"] == []

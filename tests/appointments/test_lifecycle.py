@@ -11,6 +11,7 @@ import icalendar
 from app.appointments import service
 from app.auth.permissions import permissions_for
 from app.deps import Principal
+from app.errors import Conflict
 from tests.appointments.helpers import (
     add_hours,
     booking,
@@ -234,3 +235,112 @@ async def test_the_visit_state_machine(client, db):
     assert [e.patient_id for e in await audit_events(db, action="appointment.checked_in")] == [
         uuid.UUID(patient["id"])
     ]
+
+
+async def test_a_visit_is_completed_only_from_its_start(client, db):
+    """Checked in early, the patient is still waiting: completing (or a no-show) before the
+    start is 409 ``not_started`` and changes nothing; from the start on it goes through."""
+    c = await clinic(client, db)
+    _, me = await make_patient(client, db, c.reception)
+    made = await client.post("/api/appointments", json=booking(c, None, next_local(4, "10:00")), headers=me)
+    assert made.status_code == 201, made.text
+    one = made.json()
+    settings = settings_of(client)
+    desk = reception_principal()
+    start = at(one["start"])
+    async with db.sessionmaker() as session:
+        await service.check_in(
+            session, desk, uuid.UUID(one["id"]), settings=settings, now=start - timedelta(minutes=22)
+        )
+        await session.commit()
+    async with db.sessionmaker() as session:
+        row = await service.get_appointment(session, desk, uuid.UUID(one["id"]))
+        (early,) = await service.present(
+            session, desk, [row], settings=settings, now=start - timedelta(seconds=1)
+        )
+        assert early.actions == []  # nothing to do but wait: not "complete" yet
+        (due,) = await service.present(session, desk, [row], settings=settings, now=start)
+        assert due.actions == ["complete"]
+    async with db.sessionmaker() as session:
+        try:
+            await service.complete(
+                session, desk, uuid.UUID(one["id"]), settings=settings, now=start - timedelta(seconds=1)
+            )
+        except Conflict as exc:
+            assert exc.code == "not_started"
+            assert exc.details == {"start": start.isoformat()}
+        else:
+            raise AssertionError("completed before the start")
+    # Through the API, now (days before the start): the same refusal, and nothing changed.
+    r = await client.post(f"/api/appointments/{one['id']}/complete", headers=c.doctor)
+    assert_error(r, 409, "not_started")
+    assert "has not started yet" in r.json()["error"]["message"]
+    again = (await client.get(f"/api/appointments/{one['id']}", headers=c.doctor)).json()
+    assert again["status"] == "checked_in" and again["completed_at"] is None
+    async with db.sessionmaker() as session:
+        row = await service.complete(
+            session, desk, uuid.UUID(one["id"]), settings=settings, now=start + timedelta(minutes=1)
+        )
+        assert row.status == "completed" and row.completed_at == start + timedelta(minutes=1)
+        await session.commit()
+
+
+def patient_principal(user_id: str, patient_id: str) -> Principal:
+    return Principal(
+        user_id=uuid.UUID(user_id),
+        username="portal",
+        full_name="Portal",
+        email=None,
+        roles=("patient",),
+        permissions=permissions_for(["patient"]),
+        patient_id=uuid.UUID(patient_id),
+        session_id=uuid.uuid4(),
+    )
+
+
+async def test_a_booking_inside_the_cutoff_says_it_cannot_be_changed_online(client, db):
+    """Slots and appointments carry ``change_deadline`` (start minus the cut-off), so the portal
+    can warn before a patient books a visit they could no longer change online; the booking's
+    answer and its confirmation say so too."""
+    c = await clinic(client, db)
+    patient, me = await make_patient(client, db, c.reception)
+    settings = settings_of(client)
+    cutoff = timedelta(hours=settings.cancellation_cutoff_hours)
+    slots = await client.get(
+        "/api/appointments/slots",
+        params={"type_id": c.consult["id"], "start": iso(next_local(3, "00:00")), "limit": 3},
+        headers=me,
+    )
+    assert slots.status_code == 200, slots.text
+    for slot in slots.json()["items"]:
+        assert at(slot["change_deadline"]) == at(slot["start"]) - cutoff
+
+    # Booked (as the portal would) two hours before the start: inside the 24-hour cut-off.
+    start = next_local(3, "10:00")
+    now = start - timedelta(hours=2)
+    async with db.sessionmaker() as session:
+        portal = patient_principal((await client.get("/api/auth/me", headers=me)).json()["id"], patient["id"])
+        row = await service.book(
+            session,
+            portal,
+            service.s.AppointmentCreate(type_id=c.consult["id"], staff_id=c.staff_id, start=start),
+            settings=settings,
+            now=now,
+        )
+        (read,) = await service.present(session, portal, [row], settings=settings, now=now)
+        await session.commit()
+    assert read.change_deadline == start - cutoff < now
+    assert read.actions == []  # no reschedule, no cancel online
+    (confirmation,) = [m for m in await messages(db, read.id) if m.kind == "appointment.confirmation"]
+    assert "less than 24 hours away, so it can no longer be changed or cancelled online" in confirmation.body
+    assert "please call reception" in confirmation.body and "patient portal until" not in confirmation.body
+
+    # Booked in good time: the confirmation names the deadline for online changes.
+    made = await client.post("/api/appointments", json=booking(c, None, next_local(5, "10:00")), headers=me)
+    assert made.status_code == 201, made.text
+    early = made.json()
+    assert at(early["change_deadline"]) == at(early["start"]) - cutoff
+    assert {"reschedule", "cancel"} <= set(early["actions"])
+    (confirmation,) = [m for m in await messages(db, early["id"]) if m.kind == "appointment.confirmation"]
+    assert "To change or cancel it, use the patient portal until " in confirmation.body
+    assert "no longer" not in confirmation.body

@@ -1,7 +1,8 @@
-"""The clinician's notices of online bookings: an iTIP REQUEST .ics with the patient's UID and no
+"""The clinician's notices of online bookings: an iTIP REQUEST .ics that invites the clinician
+(ORGANIZER the facility's sender, the clinician the one ATTENDEE) with the patient's UID and no
 patient named; an online move updates it (REQUEST, SEQUENCE raised) or, to another clinician,
-withdraws it from the first (CANCEL); an online cancellation withdraws it (CANCEL), but only
-from a clinician whom a notice of that appointment reached."""
+withdraws it from the first (CANCEL, naming the same parties); an online cancellation withdraws it
+(CANCEL), but only from a clinician whom a notice of that appointment reached."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ def calendar_of(message: NotificationMessage) -> tuple[str, icalendar.Calendar, 
     return attachment.content_type, cal, event
 
 
+ORGANIZER = ("mailto:no-reply@hospital-hub.local", "Hospital Hub")
+
+
+def invites(event: icalendar.Event, email: str, name: str) -> None:
+    """An iTIP message to the clinician (RFC 5546): the facility's sender organizes, the
+    clinician is the one attendee, accepted, and no reply is asked for."""
+    organizer = event.get("organizer")
+    assert isinstance(organizer, icalendar.vCalAddress), event.to_ical()
+    assert (str(organizer), str(organizer.params.get("CN"))) == ORGANIZER
+    attendee = event.get("attendee")
+    assert isinstance(attendee, icalendar.vCalAddress), "one attendee: the clinician"
+    assert (str(attendee), str(attendee.params.get("CN"))) == (f"mailto:{email}", name)
+    assert attendee.params["ROLE"] == "REQ-PARTICIPANT"
+    assert attendee.params["PARTSTAT"] == "ACCEPTED" and attendee.params["RSVP"] == "FALSE"
+
+
 def without_patient(message: NotificationMessage, patient: dict[str, str], *names: str) -> None:
     (attachment,) = message.attachments
     text = message.subject + message.body + attachment.content.decode()
@@ -70,6 +87,7 @@ async def test_online_booking_moves_and_cancellation_keep_the_clinicians_calenda
     assert event.decoded("dtstart") == first and event.decoded("dtend") == first + timedelta(minutes=20)
     assert str(event["summary"]) == "Patient visit: Video consultation"
     assert str(event["location"]) == "Video consultation" and int(event["sequence"]) == 0
+    invites(event, "clinician@hospital.test", "Dr. Grace Okafor")
     without_patient(notice, patient, "Martín", "Jane", "zoe@example.org")
     assert of_kind(sent, WITHDRAWN) == []
 
@@ -85,6 +103,7 @@ async def test_online_booking_moves_and_cancellation_keep_the_clinicians_calenda
     _, cal, event = calendar_of(notices[-1])
     assert str(cal["method"]) == "REQUEST" and str(event["uid"]) == uid
     assert event.decoded("dtstart") == later and int(event["sequence"]) == 1
+    invites(event, "clinician@hospital.test", "Dr. Grace Okafor")
     assert notices[-1].subject.startswith("Online booking moved: Video consultation")
 
     # Moved online to another clinician: the first gets a CANCEL for the old time, the second a REQUEST.
@@ -104,6 +123,7 @@ async def test_online_booking_moves_and_cancellation_keep_the_clinicians_calenda
     assert "method=CANCEL" in content_type and str(cal["method"]) == "CANCEL"
     assert str(event["uid"]) == uid and str(event["status"]) == "CANCELLED" and int(event["sequence"]) == 2
     assert event.decoded("dtstart") == later  # the time it held in that calendar
+    invites(event, "clinician@hospital.test", "Dr. Grace Okafor")  # a CANCEL names them too
     assert "to another clinician" in withdrawn.body
     without_patient(withdrawn, patient, "Martín", "Jane", "zoe@example.org")
     newest = of_kind(sent, NOTICE)[-1]
@@ -112,6 +132,7 @@ async def test_online_booking_moves_and_cancellation_keep_the_clinicians_calenda
     assert (
         str(cal["method"]) == "REQUEST" and event.decoded("dtstart") == third and int(event["sequence"]) == 2
     )
+    invites(event, "second@hospital.test", "Dr. Grace Second")
 
     # Cancelled online: the clinician holding the invitation gets its CANCEL.
     done = await client.post(f"/api/appointments/{a['id']}/cancel", headers=me)
@@ -125,6 +146,7 @@ async def test_online_booking_moves_and_cancellation_keep_the_clinicians_calenda
     assert event.decoded("dtstart") == third and withdrawals[-1].subject.startswith(
         "Online booking cancelled:"
     )
+    invites(event, "second@hospital.test", "Dr. Grace Second")
     (audited,) = await audit_events(db, action="appointment.cancel", resource_id=a["id"])
     assert json.loads(audited.details)["staff_cancellation"] == "queued"
 

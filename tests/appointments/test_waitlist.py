@@ -90,6 +90,9 @@ async def test_a_freed_slot_goes_to_the_first_in_line_then_the_next(client, db):
     ]
     (note,) = [m for m in await messages(db, offer_id) if m.kind == "appointment.waitlist_offer"]
     assert note.to_email == "first@example.org"
+    # They had no appointment on this wish: it is "an appointment", not "an earlier" one.
+    assert note.subject.startswith("An appointment is free: "), note.subject
+    assert "that you are on the waitlist for" in note.body and "earlier" not in note.body
     # Someone else cannot see or take the offer; the first in line declines it.
     assert_error(
         await client.post(f"/api/appointments/{offer_id}/accept", headers=second_h),
@@ -390,6 +393,9 @@ async def test_accepting_an_earlier_slot_cancels_the_appointment_it_replaces(cli
     offered = await _entry(client, c.reception, entry["id"])
     assert offered["status"] == "offered"
     offer_id = offered["offered_appointment_id"]
+    (note,) = [m for m in await messages(db, offer_id) if m.kind == "appointment.waitlist_offer"]
+    assert note.subject.startswith("An earlier appointment is free: "), note.subject
+    assert "earlier than the one you have booked" in note.body
     accepted = await client.post(f"/api/appointments/{offer_id}/accept", headers=me)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "booked" and at(accepted.json()["start"]) == early

@@ -158,3 +158,69 @@ async def test_patient_books_a_video_visit_and_reception_reschedules_it(
         # Still one appointment for the patient: the double click booked once.
         listed = desk_api.get("/api/appointments", params={"patient_id": booked["patient"]["id"]}).json()
         assert listed["total"] == 1
+
+
+IMPORTED = 210  # practitioners without clinic hours that sort before the demo doctor, as after an import
+
+
+@pytest.fixture(scope="module")
+def crowded_directory(live_server: LiveServer) -> str:
+    """Fill the directory with clinical staff without hours; the demo doctor's staff id."""
+    with _client(live_server, "admin") as admin:
+        for i in range(IMPORTED):
+            made = admin.post(
+                "/api/staff",
+                json={"family": f"Abbott{i:03d}", "given": ["Fanny"], "prefix": ["Dr."], "clinical": True},
+            )
+            assert made.status_code == 201, made.text
+        first = admin.get("/api/staff", params={"clinical": True, "active": True, "limit": 200}).json()
+        assert "Dr. Grace Okafor" not in {
+            s["display_name"] for s in first["items"]
+        }  # what the pickers listed
+    with _client(live_server, "doctor") as doctor:
+        return str(doctor.get("/api/staff/me").json()["id"])
+
+
+async def test_reception_reaches_the_bookable_clinician_among_hundreds_of_staff(
+    page: Page, live_server: LiveServer, crowded_directory: str, screenshot_dir: Path | None
+):
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    await sign_in(page, "receptionist")
+    nav = page.get_by_role("navigation", name="Main")
+    await nav.get_by_role("link", name="Calendar", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Calendar")
+
+    # Reception has no calendar of its own: it opens on a bookable clinician, named in the title.
+    clinician = page.get_by_label("Clinician", exact=True)
+    await expect(clinician).to_have_value(crowded_directory)
+    await expect(page.get_by_text("Dr. Grace Okafor's appointments")).to_be_visible()
+    await expect(clinician.locator("option", has_text="Abbott")).to_have_count(0)  # no hours: not listed
+    # The search box narrows the list on the server.
+    await page.get_by_label("Find a clinician").fill("okaf")
+    await expect(clinician.locator("option", has_text="Dr. Grace Okafor")).to_have_count(1)
+    if screenshot_dir is not None:
+        await page.screenshot(path=str(screenshot_dir / "calendar-clinician-picker.png"), full_page=True)
+
+    # The booking desk's "A clinician" lists them too, and their free slots follow.
+    with _client(live_server, "patient") as patient_api:
+        patient_id = patient_api.get("/api/auth/me").json()["patient_id"]
+    with _client(live_server, "receptionist") as desk_api:
+        mrn = desk_api.get(f"/api/patients/{patient_id}").json()["mrn"]
+    await nav.get_by_role("link", name="Booking desk").click()
+    await page.get_by_label("Find a patient").fill(mrn)
+    await page.get_by_role("button", name=re.compile(f"MRN {mrn}")).click()
+    book = page.get_by_role("region", name="Book an appointment")
+    await book.get_by_label("Appointment type").select_option(label="Video consultation (15 min, video)")
+    await book.get_by_role("radio", name="A clinician").check()
+    await book.get_by_label("Find a clinician").fill("grace")
+    desk_clinician = book.get_by_label("Clinician", exact=True)
+    await expect(desk_clinician.locator("option", has_text="Dr. Grace Okafor")).to_have_count(1)
+    await desk_clinician.select_option(value=crowded_directory)
+    await book.get_by_role("button", name="Later ›").click()
+    await expect(
+        book.get_by_role("button", name=re.compile(r"^\d\d:\d\d with Dr\. Grace Okafor")).first
+    ).to_be_visible()
+
+    # No request failed on the way (the Calendar used to log a 404 for reception's missing staff record).
+    assert errors == [], errors

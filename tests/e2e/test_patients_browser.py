@@ -156,6 +156,19 @@ def seeded(live_server: LiveServer) -> Iterator[Seeded]:
                 "practitioner_display": "Dr. Demo",
             },
         )
+        # A long history (years of yearly check-ups), so the chart is much taller than the window.
+        for years_ago in range(1, 21):
+            _post(
+                client,
+                f"{base}/encounters",
+                {
+                    "class_code": "AMB",
+                    "status": "finished",
+                    "type": {"display": "General examination"},
+                    "period_start": (now - timedelta(days=365 * years_ago)).isoformat(),
+                    "practitioner_display": "Dr. Demo",
+                },
+            )
         _post(
             client,
             f"{base}/encounters/{encounter['id']}/notes",
@@ -226,7 +239,8 @@ async def test_doctor_searches_opens_chart_and_prescribes_through_the_allergy_ch
     await page.get_by_role("tab", name=re.compile("^Care plans")).click()
     await expect(page.get_by_role("tabpanel")).to_contain_text("BP below 130/80")
 
-    # Prescribe a drug whose ingredient is the allergen.
+    # Prescribe a drug whose ingredient is the allergen (the long encounter list open below).
+    await page.get_by_role("tab", name=re.compile("^Encounters")).click()
     await page.get_by_role("button", name="Prescribe…").click()
     await page.get_by_label("Drug", exact=True).fill("Penicillin V Potassium 500 MG Oral Tablet")
     await page.get_by_label("RxNorm code").fill("834102")
@@ -257,6 +271,13 @@ async def test_doctor_searches_opens_chart_and_prescribes_through_the_allergy_ch
         await page.screenshot(path=str(screenshot_dir / "patients-override.png"))
     await page.get_by_role("button", name="Prescribe despite allergy").click()
 
+    # The page comes back to the medications, where the new one is, with a visible confirmation
+    # (it used to stay scrolled far down in the history once the panel closed).
+    await expect(meds).to_contain_text("Penicillin V Potassium 500 MG Oral Tablet")
+    await expect(meds).to_be_in_viewport()
+    await expect(page.get_by_role("status").filter(has_text="Prescribed Penicillin V")).to_be_in_viewport()
+    if screenshot_dir is not None:
+        await page.screenshot(path=str(screenshot_dir / "patients-after-override.png"))
     await expect(meds).to_contain_text("Penicillin V Potassium 500 MG Oral Tablet")
     await expect(meds).to_contain_text("Allergy overridden: Tolerated a penicillin challenge")
     await expect(page.get_by_role("status").filter(has_text="Prescribed")).to_have_text(

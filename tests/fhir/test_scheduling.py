@@ -595,7 +595,7 @@ def test_every_status_maps_to_a_valid_appointment(ours: str, fhir: str) -> None:
         patient=aps.PersonBrief(id=uuid.uuid4(), display_name=""), reason=None, room_id=None,
         booked_online=False, offer_expires_at=None, waitlist_entry_id=None, checked_in_at=None,
         completed_at=None, cancelled_at=None, cancel_reason="Clinic closed", sequence=0, created_at=now,
-        updated_at=now, actions=[],
+        updated_at=now, change_deadline=start - timedelta(hours=24), actions=[],
     )  # fmt: skip
     resource = sm.appointment_to_fhir(read)
     assert_valid(resource)

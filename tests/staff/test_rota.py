@@ -496,3 +496,52 @@ async def test_who_cannot_write_the_rota(
         headers=h,
     )
     assert r.status_code == (403 if role in ("patient", "pharmacist") else 200)
+
+
+async def test_a_check_answers_what_the_write_would_refuse_and_writes_nothing(
+    client: httpx.AsyncClient, db: Database, ward: dict[str, Any]
+) -> None:
+    """The rota screen asks before it writes, so a shift the rules refuse is shown without a
+    refused (409) request; the check names the same violations the write answers with."""
+    h = ward["rota"]
+    early = await client.post("/api/staff/shifts", json=shift(ward, "ann", "2026-06-01", "Early"), headers=h)
+    assert early.status_code == 201, early.text
+    early_id = early.json()["shift"]["id"]
+    rows, audited = await count_rows(db, Shift), len(await audit_events(db, action="shift.create"))
+
+    late = shift(ward, "ann", "2026-06-01", "Late")
+    checked = await client.post("/api/staff/shifts/check", json=late, headers=h)
+    assert checked.status_code == 200, checked.text
+    answer = checked.json()
+    assert answer["ok"] is False
+    refused = assert_error(await client.post("/api/staff/shifts", json=late, headers=h), 409, "shift_overlap")
+    assert answer["violations"] == refused["details"]["violations"]
+    assert answer["violations"][0]["conflicts_with"][0]["id"] == early_id
+    # A shift the rules admit: ok, and still nothing written by the check.
+    fine = await client.post(
+        "/api/staff/shifts/check", json=shift(ward, "ben", "2026-06-01", "Late"), headers=h
+    )
+    assert fine.status_code == 200 and fine.json() == {"ok": True, "violations": []}
+    assert await count_rows(db, Shift) == rows
+    assert len(await audit_events(db, action="shift.create")) == audited
+
+    # Moving a shift: Ben's late onto Ann's day would overlap her early; onto another day is fine.
+    ben = await client.post("/api/staff/shifts", json=shift(ward, "ben", "2026-06-01", "Late"), headers=h)
+    ben_id = ben.json()["shift"]["id"]
+    onto_ann = {"staff_id": ward["ann"]}
+    moved = await client.post(f"/api/staff/shifts/{ben_id}/check", json=onto_ann, headers=h)
+    assert moved.status_code == 200 and moved.json()["ok"] is False
+    refused = assert_error(
+        await client.patch(f"/api/staff/shifts/{ben_id}", json=onto_ann, headers=h), 409, "shift_overlap"
+    )
+    assert moved.json()["violations"] == refused["details"]["violations"]
+    elsewhere = await client.post(f"/api/staff/shifts/{ben_id}/check", json={"date": "2026-06-03"}, headers=h)
+    assert elsewhere.json() == {"ok": True, "violations": []}
+    # Same permission as the write; an unknown shift is 404.
+    nurse = await headers_for(client, db, "nurse")
+    assert_error(await client.post("/api/staff/shifts/check", json=late, headers=nurse), 403, "forbidden")
+    assert_error(
+        await client.post(f"/api/staff/shifts/{uuid.uuid4()}/check", json={"date": "2026-06-03"}, headers=h),
+        404,
+        "shift_not_found",
+    )

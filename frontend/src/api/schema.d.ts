@@ -85,6 +85,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/appointments/clinicians": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Bookable clinicians (active, clinical, with weekly hours), by name
+         * @description What the booking desk's and the calendar's clinician pickers list: not the whole staff
+         *     directory (an import brings hundreds of practitioners without hours), only those who can
+         *     be booked. Needs appointments:read and staff:read.
+         */
+        get: operations["list_clinicians_api_appointments_clinicians_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/appointments/hours": {
         parameters: {
             query?: never;
@@ -978,7 +1000,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in user's own staff record */
+        /**
+         * The signed-in user's own staff record (null when the account has none)
+         * @description Every signed-in user may ask; an account not linked to a staff record (a patient, a
+         *     receptionist without one) gets ``null``: a normal answer, not a 404 for screens to swallow.
+         */
         get: operations["my_staff_record_api_staff_me_get"];
         put?: never;
         post?: never;
@@ -1074,6 +1100,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/staff/shifts/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Which rota rules a new shift would break, without saving it
+         * @description 200 with the violations a ``POST /shifts`` of this body would be refused for (409), so a
+         *     screen can show them without a refused request; the write still decides (a concurrent
+         *     change may come between).
+         */
+        post: operations["check_new_shift_api_staff_shifts_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/staff/shifts/{shift_id}": {
         parameters: {
             query?: never;
@@ -1091,6 +1139,23 @@ export interface paths {
         head?: never;
         /** Change a shift */
         patch: operations["update_shift_api_staff_shifts__shift_id__patch"];
+        trace?: never;
+    };
+    "/api/staff/shifts/{shift_id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Which rota rules a change of a shift would break, without saving it */
+        post: operations["check_shift_change_api_staff_shifts__shift_id__check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/staff/{staff_id}": {
@@ -2325,6 +2390,12 @@ export interface components {
             cancel_reason: string | null;
             /** Cancelled At */
             cancelled_at: string | null;
+            /**
+             * Change Deadline
+             * Format: date-time
+             * @description Until this instant a patient may reschedule or cancel online: the start minus the facility's cancellation cut-off (later, only reception can)
+             */
+            change_deadline: string;
             /** Checked In At */
             checked_in_at: string | null;
             /** Completed At */
@@ -2809,6 +2880,30 @@ export interface components {
             valid_from?: string | null;
             /** Valid To */
             valid_to?: string | null;
+        };
+        /**
+         * ClinicianRead
+         * @description A bookable clinician: active, clinical, with weekly hours valid today or later.
+         */
+        ClinicianRead: {
+            /** Department Id */
+            department_id: string | null;
+            /** Department Name */
+            department_name: string | null;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Position */
+            position: string | null;
+            /**
+             * Type Ids
+             * @description The active appointment types their hours offer
+             */
+            type_ids: string[];
         };
         /**
          * Coding
@@ -4221,6 +4316,22 @@ export interface components {
              */
             total_is_lower_bound: boolean;
         };
+        /** Page[ClinicianRead] */
+        Page_ClinicianRead_: {
+            /** Items */
+            items: components["schemas"]["ClinicianRead"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+            /**
+             * Total Is Lower Bound
+             * @default false
+             */
+            total_is_lower_bound: boolean;
+        };
         /** Page[ConditionRead] */
         Page_ConditionRead_: {
             /** Items */
@@ -5065,6 +5176,24 @@ export interface components {
             /** Timezone */
             timezone: string;
         };
+        /**
+         * ShiftCheck
+         * @description What the rota rules say about a shift change, without saving it.
+         */
+        ShiftCheck: {
+            /**
+             * Ok
+             * @description No rule would refuse it (now: the write itself decides)
+             */
+            ok: boolean;
+            /**
+             * Violations
+             * @description The rules it would break, as in a refused write's details.violations
+             */
+            violations: {
+                [key: string]: unknown;
+            }[];
+        };
         /** ShiftCreate */
         ShiftCreate: {
             /** Clinical */
@@ -5280,6 +5409,12 @@ export interface components {
         };
         /** SlotRead */
         SlotRead: {
+            /**
+             * Change Deadline
+             * Format: date-time
+             * @description Until this instant a patient may reschedule or cancel online: the start minus the facility's cancellation cut-off (later, only reception can); already past for a slot inside the cut-off: booked online, it cannot be changed or cancelled online
+             */
+            change_deadline: string;
             /**
              * End
              * Format: date-time
@@ -6149,6 +6284,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppointmentRead"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_clinicians_api_appointments_clinicians_get: {
+        parameters: {
+            query?: {
+                /** @description Part of any name (accents ignored) */
+                name?: string | null;
+                /** @description Whose hours offer this type */
+                type_id?: string | null;
+                /** @description Members of this department */
+                department_id?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ClinicianRead_"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */
@@ -13507,7 +13743,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StaffDetail"];
+                    "application/json": components["schemas"]["StaffDetail"] | null;
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */
@@ -14162,6 +14398,102 @@ export interface operations {
             };
         };
     };
+    check_new_shift_api_staff_shifts_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShiftCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShiftCheck"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_shift_api_staff_shifts__shift_id__get: {
         parameters: {
             query?: never;
@@ -14370,6 +14702,104 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ShiftResult"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    check_shift_change_api_staff_shifts__shift_id__check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                shift_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShiftUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShiftCheck"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */

@@ -233,6 +233,7 @@ export function AppointmentActions({
               reasonLabel={staff ? "Reason (needed within the cancellation cut-off)" : null}
               reasonRequired={reasonNeeded}
               busy={busy}
+              audience={staff ? "staff" : "patient"}
               onConfirm={(reason) => void doReschedule(reason)}
               onBack={() => setSlot(null)}
             />

@@ -30,7 +30,10 @@ async function openDesk(options: Parameters<typeof appointmentRoutes>[0] = {}, p
   const fake = appointmentRoutes({
     patientSearch: page([makePatient()]),
     patient: makePatient(),
-    clinicians: [{ id: DOCTOR_ID, display_name: DOCTOR_NAME, position: "Consultant physician" }],
+    clinicians: [
+      { id: DOCTOR_ID, display_name: DOCTOR_NAME, position: "Consultant physician" },
+      { id: "55555555-5555-4555-8555-555555555555", display_name: "Dr. Video Only", type_ids: [VIDEO_TYPE.id] },
+    ],
     ...options,
   });
   const ui = await renderApp({ me: receptionist, path, routes: fake.routes, signedIn: true });
@@ -53,6 +56,10 @@ describe("booking desk", { timeout: 20_000 }, () => {
 
     await user.selectOptions(screen.getByLabelText("Appointment type"), GP_TYPE.id);
     await user.click(screen.getByRole("radio", { name: "A clinician" }));
+    // Only the clinicians whose hours offer this type are listed (a video-only one is not).
+    await within(screen.getByLabelText("Clinician")).findByRole("option", { name: /^Dr\. Grace Okafor/ });
+    expect(within(screen.getByLabelText("Clinician")).queryByRole("option", { name: /Video Only/ })).not.toBeInTheDocument();
+    expect(fake.calls.filter((c) => c.path === "/api/appointments/clinicians").at(-1)!.search.get("type_id")).toBe(GP_TYPE.id);
     await user.selectOptions(screen.getByLabelText("Clinician"), DOCTOR_ID);
     await user.click(await screen.findByRole("button", { name: /^09:20 with Dr\. Grace Okafor/ }));
     await user.type(screen.getByLabelText("Reason for the visit (optional)"), "Blood pressure review");

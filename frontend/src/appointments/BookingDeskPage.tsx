@@ -7,18 +7,11 @@ import { getPatient, searchPatients } from "../patients/api";
 import { ageOf, formatDate, fullName, sortableName } from "../patients/format";
 import { useDebouncedValue, useLoad } from "../patients/hooks";
 import { Pager } from "../patients/Pager";
-import {
-  bookAppointment,
-  leaveWaitlist,
-  listAppointments,
-  listClinicians,
-  listDepartments,
-  listTypes,
-  listWaitlist,
-} from "./api";
+import { bookAppointment, leaveWaitlist, listAppointments, listDepartments, listTypes, listWaitlist } from "./api";
 import { AppointmentActions } from "./AppointmentActions";
 import { AppointmentSummary } from "./AppointmentSummary";
 import { AttemptKeys, describeBookingError, isStaleSlot } from "./booking";
+import { ClinicianPicker, type PickedClinician } from "./ClinicianPicker";
 import { ConfirmSlot } from "./ConfirmSlot";
 import { useSubmit } from "./hooks";
 import { SlotPicker } from "./SlotPicker";
@@ -321,11 +314,11 @@ function BookPanel({ patientId, onBooked }: { patientId: string; onBooked: () =>
   const { api } = useAuth();
   const id = useId();
   const types = useLoad((signal) => listTypes(api, undefined, signal), [api]);
-  const clinicians = useLoad((signal) => listClinicians(api, signal), [api]);
   const departments = useLoad((signal) => listDepartments(api, signal), [api]);
   const [typeId, setTypeId] = useState<string>("");
   const [who, setWho] = useState<Who>("any");
-  const [staffId, setStaffId] = useState("");
+  const [clinician, setClinician] = useState<PickedClinician | null>(null);
+  const staffId = clinician?.id ?? "";
   const [departmentId, setDepartmentId] = useState("");
   const [slot, setSlot] = useState<Slot | null>(null);
   const [zone, setZone] = useState(DEFAULT_ZONE);
@@ -376,8 +369,7 @@ function BookPanel({ patientId, onBooked }: { patientId: string; onBooked: () =>
       }
     });
 
-  const staffName =
-    chosenStaff !== null ? (clinicians.data?.items.find((c) => c.id === chosenStaff)?.display_name ?? null) : null;
+  const staffName = chosenStaff !== null ? (clinician?.display_name ?? null) : null;
 
   return (
     <section className="panel desk-book" aria-labelledby={`${id}-title`}>
@@ -440,26 +432,16 @@ function BookPanel({ patientId, onBooked }: { patientId: string; onBooked: () =>
           ))}
         </fieldset>
         {who === "clinician" && (
-          <div className="field span-2">
-            <label htmlFor={`${id}-staff`}>Clinician</label>
-            <select
-              id={`${id}-staff`}
-              value={staffId}
-              onChange={(e) => {
-                setStaffId(e.target.value);
-                setSlot(null);
-              }}
-            >
-              <option value="">Choose a clinician…</option>
-              {(clinicians.data?.items ?? []).map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.display_name}
-                  {c.position ? ` — ${c.position}` : ""}
-                </option>
-              ))}
-            </select>
-            {clinicians.status === "error" && <span className="field-error">{describeError(clinicians.error)}</span>}
-          </div>
+          <ClinicianPicker
+            className="field span-2"
+            value={staffId}
+            selected={clinician}
+            typeId={typeId || null}
+            onChange={(c) => {
+              setClinician(c);
+              setSlot(null);
+            }}
+          />
         )}
         {who === "department" && (
           <div className="field span-2">
@@ -515,6 +497,7 @@ function BookPanel({ patientId, onBooked }: { patientId: string; onBooked: () =>
               busyLabel="Booking…"
               reasonLabel="Reason for the visit (optional)"
               busy={busy}
+              audience="staff"
               onConfirm={(reason) => void book(reason)}
               onBack={() => setSlot(null)}
             />

@@ -5,9 +5,11 @@ import { useAuth } from "../auth/AuthContext";
 import { Icon } from "../components/Icon";
 import { formatDateTime } from "../patients/format";
 import { useLoad } from "../patients/hooks";
+import { getStaff } from "../staff/api";
 import { allAppointments, listClinicians, myStaffRecord } from "./api";
 import { AppointmentActions } from "./AppointmentActions";
 import { AppointmentSummary } from "./AppointmentSummary";
+import { ClinicianPicker, type PickedClinician } from "./ClinicianPicker";
 import { STATUS_ORDER, statusLabel } from "./present";
 import {
   addDays,
@@ -28,8 +30,14 @@ import "./appointments.css";
 
 export type CalendarView = "day" | "week";
 
-/** Height of one hour on the grid, in pixels. */
-const HOUR_PX = 80;
+/** Height of one hour on the grid, in pixels: at least this, ... */
+export const HOUR_PX = 80;
+/** ... more when the shortest visit needs it to show two lines (time, then the patient's name), ... */
+export const TWO_LINES_PX = 40;
+/** ... but no more than this (shorter visits show one line, with the full text as a tooltip). */
+export const MAX_HOUR_PX = 180;
+/** Space kept free below each block, so back-to-back visits never touch. */
+const GAP_PX = 3;
 const DEFAULT_FIRST_HOUR = 8;
 const DEFAULT_LAST_HOUR = 18;
 
@@ -45,7 +53,7 @@ export interface Placed {
  * Blocks of one day column: minutes from the top of the grid, and side-by-side lanes for
  * appointments that overlap (a cancelled visit and the booking that took its place, say).
  */
-export function placeDay(items: readonly Appointment[], firstHour: number): Placed[] {
+export function placeDay(items: readonly Appointment[], firstHour: number, hourPx: number = HOUR_PX): Placed[] {
   const sorted = [...items].sort((a, b) => a.start.localeCompare(b.start));
   const placed: Placed[] = [];
   let cluster: Placed[] = [];
@@ -71,8 +79,8 @@ export function placeDay(items: readonly Appointment[], firstHour: number): Plac
     }
     const p: Placed = {
       appointment,
-      top: ((start - firstHour * 60) / 60) * HOUR_PX,
-      height: Math.max(22, ((end - start) / 60) * HOUR_PX - 2),
+      top: ((start - firstHour * 60) / 60) * hourPx,
+      height: Math.max(22, ((end - start) / 60) * hourPx - GAP_PX),
       lane,
       lanes: 1,
     };
@@ -82,6 +90,22 @@ export function placeDay(items: readonly Appointment[], firstHour: number): Plac
   }
   if (cluster.length > 0) closeCluster();
   return placed;
+}
+
+/**
+ * The height of an hour for these appointments: enough for the shortest to show its time and
+ * patient on two lines (a 15-minute visit at 80 px an hour was a 20 px sliver), within bounds.
+ */
+export function hourHeight(items: readonly Appointment[]): number {
+  let shortest = Infinity;
+  for (const a of items) {
+    if (localDate(a.local_end) !== localDate(a.local_start)) continue;
+    const minutes = minutesOfDay(a.local_end) - minutesOfDay(a.local_start);
+    if (minutes > 0) shortest = Math.min(shortest, minutes);
+  }
+  if (!Number.isFinite(shortest)) return HOUR_PX;
+  const needed = Math.ceil(((TWO_LINES_PX + GAP_PX) * 60) / shortest);
+  return Math.min(MAX_HOUR_PX, Math.max(HOUR_PX, needed));
 }
 
 /** The hours the grid shows: office hours, stretched to fit every appointment. */
@@ -110,16 +134,28 @@ export function CalendarPage() {
   const canBrowse = permissions.has("staff:read");
   const canWrite = permissions.has("appointments:write");
 
+  const [picked, setPicked] = useState<PickedClinician | null>(null);
+
   const own = useLoad((signal) => myStaffRecord(api, signal), [api]);
-  const clinicians = useLoad((signal) => listClinicians(api, signal), [api], canBrowse);
+  const ownKnown = own.status === "ready" || own.status === "error";
+  const asked = params.get("staff");
+  // Without a clinician asked for or one's own calendar: the first bookable clinician's.
+  const firstClinician = useLoad(
+    (signal) => listClinicians(api, { limit: 1 }, signal),
+    [api],
+    canBrowse && asked === null && ownKnown && !own.data,
+  );
   // Whose calendar: the one asked for, else the user's own, else (reception) the first clinician.
-  const staffId =
-    params.get("staff") ??
-    own.data?.id ??
-    (own.status === "ready" || own.status === "error" ? (clinicians.data?.items[0]?.id ?? null) : null);
-  const staffName =
-    clinicians.data?.items.find((c) => c.id === staffId)?.display_name ??
-    (own.data && own.data.id === staffId ? own.data.display_name : null);
+  const staffId = asked ?? own.data?.id ?? (ownKnown ? (firstClinician.data?.items[0]?.id ?? null) : null);
+  const knownName =
+    [picked, own.data, firstClinician.data?.items[0]].find((c) => c != null && c.id === staffId)?.display_name ?? null;
+  // A calendar opened by its link (?staff=...): its clinician's name from the directory.
+  const named = useLoad(
+    (signal) => getStaff(api, staffId!, signal),
+    [api, staffId],
+    canBrowse && staffId !== null && knownName === null,
+  );
+  const staffName = knownName ?? (named.data?.id === staffId ? named.data.display_name : null);
 
   const first = view === "week" ? weekStart(date) : date;
   const days = daysFrom(first, view === "week" ? 7 : 1);
@@ -141,6 +177,7 @@ export function CalendarPage() {
   const shown = all.filter((a) => showCancelled || a.status !== "cancelled");
   const selected = all.find((a) => a.id === selectedId) ?? null;
   const [firstHour, lastHour] = hourRange(shown);
+  const hourPx = hourHeight(shown);
   const detailsRef = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     if (selectedId) detailsRef.current?.focus();
@@ -181,25 +218,18 @@ export function CalendarPage() {
 
       <div className="cal-toolbar">
         {canBrowse && (
-          <div className="field cal-clinician">
-            <label htmlFor="cal-clinician">Clinician</label>
-            <select
-              id="cal-clinician"
-              value={staffId ?? ""}
-              onChange={(e) => {
-                setSelectedId(null);
-                set({ staff: e.target.value || null });
-              }}
-            >
-              {!staffId && <option value="">Choose a clinician…</option>}
-              {(clinicians.data?.items ?? []).map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.display_name}
-                  {own.data?.id === c.id ? " (you)" : ""}
-                </option>
-              ))}
-            </select>
-          </div>
+          <ClinicianPicker
+            className="field cal-clinician"
+            value={staffId ?? ""}
+            selected={staffId && staffName ? { id: staffId, display_name: staffName } : null}
+            ownId={own.data?.id ?? null}
+            allowNone={false}
+            onChange={(c) => {
+              setSelectedId(null);
+              setPicked(c);
+              set({ staff: c?.id ?? null });
+            }}
+          />
         )}
         <div className="segmented" role="group" aria-label="View">
           <button type="button" aria-pressed={view === "day"} onClick={() => set({ view: "day" })}>
@@ -286,7 +316,7 @@ export function CalendarPage() {
               </span>
             ))}
           </div>
-          <div className="cal-body" style={{ "--cal-hours": lastHour - firstHour, "--hour-px": `${HOUR_PX}px` } as CSSProperties}>
+          <div className="cal-body" style={{ "--cal-hours": lastHour - firstHour, "--hour-px": `${hourPx}px` } as CSSProperties}>
             <div className="cal-hours" aria-hidden="true">
               {Array.from({ length: lastHour - firstHour }, (_, i) => (
                 <span key={i}>{String(firstHour + i).padStart(2, "0")}:00</span>
@@ -301,8 +331,11 @@ export function CalendarPage() {
                   aria-label={`${formatDayLong(d)}: ${dayItems.length} appointment${dayItems.length === 1 ? "" : "s"}`}
                 >
                   <ol>
-                    {placeDay(dayItems, firstHour).map((p) => {
+                    {placeDay(dayItems, firstHour, hourPx).map((p) => {
                       const a = p.appointment;
+                      const label = `${localTime(a.local_start)}–${localTime(a.local_end)} ${a.patient.display_name}, ${a.type.name}${
+                        a.mode === "video" ? ", video" : ""
+                      }, ${statusLabel(a.status)}`;
                       const style = {
                         top: `${p.top}px`,
                         height: `${p.height}px`,
@@ -313,11 +346,12 @@ export function CalendarPage() {
                         <li key={a.id} style={style} className="cal-slot">
                           <button
                             type="button"
-                            className={`appt-block appt-block-${a.status.replace("_", "-")}${a.id === selectedId ? " appt-block-selected" : ""}`}
+                            className={`appt-block appt-block-${a.status.replace("_", "-")}${a.id === selectedId ? " appt-block-selected" : ""}${
+                              p.height < TWO_LINES_PX ? " appt-block-one-line" : ""
+                            }`}
                             aria-pressed={a.id === selectedId}
-                            aria-label={`${localTime(a.local_start)}–${localTime(a.local_end)} ${a.patient.display_name}, ${a.type.name}${
-                              a.mode === "video" ? ", video" : ""
-                            }, ${statusLabel(a.status)}`}
+                            aria-label={label}
+                            title={label}
                             onClick={() => setSelectedId(a.id === selectedId ? null : a.id)}
                           >
                             <span className="appt-block-time">

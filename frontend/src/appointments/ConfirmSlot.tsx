@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { ModeBadge } from "./Badges";
+import { lateChangeNotice, type Audience } from "./booking";
 import { formatVisit, zoneLabel } from "./time";
 import type { Mode, Slot } from "./types";
 
@@ -20,6 +21,7 @@ export function ConfirmSlot({
   reasonHint,
   busy,
   error,
+  audience,
   onConfirm,
   onBack,
 }: {
@@ -35,9 +37,12 @@ export function ConfirmSlot({
   reasonHint?: string;
   busy: boolean;
   error?: string | null;
+  /** Who books: says before confirming when the time is inside the cancellation cut-off. */
+  audience?: Audience;
   onConfirm: (reason: string) => void;
   onBack: () => void;
 }) {
+  const late = audience ? lateChangeNotice(slot, audience) : null;
   const id = useId();
   const [reason, setReason] = useState("");
   const [missing, setMissing] = useState(false);
@@ -85,6 +90,11 @@ export function ConfirmSlot({
           </dd>
         </div>
       </dl>
+      {late && (
+        <p className="notice-warn" id={`${id}-late`}>
+          {late}
+        </p>
+      )}
       {reasonLabel !== null && (
         <div className="field">
           <label htmlFor={`${id}-reason`}>{reasonLabel}</label>
@@ -115,7 +125,12 @@ export function ConfirmSlot({
         </div>
       )}
       <div className="form-actions">
-        <button type="submit" className="button button-primary" disabled={busy}>
+        <button
+          type="submit"
+          className="button button-primary"
+          disabled={busy}
+          aria-describedby={late ? `${id}-late` : undefined}
+        >
           {busy ? busyLabel : confirmLabel}
         </button>
         <button type="button" className="button button-quiet" onClick={onBack} disabled={busy}>

@@ -1,6 +1,5 @@
 // The appointment endpoints the screens use, each returning data or throwing an ApiError.
 import { unwrap, type ApiClient } from "../api/client";
-import { ApiError } from "../api/errors";
 import type {
   Appointment,
   AppointmentCreate,
@@ -8,12 +7,12 @@ import type {
   AppointmentStatus,
   AppointmentType,
   CancelRequest,
+  ClinicianPage,
   Department,
   Mode,
   OwnStaffRecord,
   RescheduleRequest,
   SlotPage,
-  StaffPage,
   WaitlistCreate,
   WaitlistEntry,
   WaitlistPage,
@@ -176,22 +175,40 @@ export function leaveWaitlist(api: ApiClient, id: string): Promise<WaitlistEntry
   return unwrap(api.DELETE("/api/appointments/waitlist/{entry_id}", { params: { path: { entry_id: id } } }));
 }
 
-export function listClinicians(api: ApiClient, signal?: AbortSignal): Promise<StaffPage> {
-  return unwrap(
-    api.GET("/api/staff", { params: { query: { clinical: true, active: true, limit: 200, offset: 0 } }, signal }),
-  );
+export interface ClinicianQuery {
+  /** Part of a name; sent only when it has a letter or digit to search for. */
+  name?: string;
+  typeId?: string | null;
+  departmentId?: string | null;
+  limit?: number;
+}
+
+/** Whether `text` has anything the API's name search can match (letters or digits). */
+export function searchable(text: string): boolean {
+  return /[\p{L}\p{N}]/u.test(text);
+}
+
+/**
+ * The bookable clinicians (active, clinical, with clinic hours), by name: what the pickers list.
+ * Not the staff directory, which after an import holds hundreds of practitioners without hours.
+ */
+export function listClinicians(api: ApiClient, q: ClinicianQuery = {}, signal?: AbortSignal): Promise<ClinicianPage> {
+  const query: { name?: string; type_id?: string; department_id?: string; limit: number; offset: number } = {
+    limit: q.limit ?? 50,
+    offset: 0,
+  };
+  const name = q.name?.trim() ?? "";
+  if (name && searchable(name)) query.name = name;
+  if (q.typeId) query.type_id = q.typeId;
+  if (q.departmentId) query.department_id = q.departmentId;
+  return unwrap(api.GET("/api/appointments/clinicians", { params: { query }, signal }));
 }
 
 export function listDepartments(api: ApiClient, signal?: AbortSignal): Promise<Department[]> {
   return unwrap(api.GET("/api/staff/departments", { params: { query: { active: true } }, signal }));
 }
 
-/** The signed-in user's staff record, or null when the account has none. */
+/** The signed-in user's staff record, or null when the account has none (the API answers null). */
 export async function myStaffRecord(api: ApiClient, signal?: AbortSignal): Promise<OwnStaffRecord | null> {
-  try {
-    return await unwrap(api.GET("/api/staff/me", { signal }));
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return null;
-    throw err;
-  }
+  return (await unwrap(api.GET("/api/staff/me", { signal }))) ?? null;
 }

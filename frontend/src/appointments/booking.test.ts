@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, networkError } from "../api/errors";
-import { AttemptKeys, describeBookingError, isStaleSlot } from "./booking";
+import { AttemptKeys, describeBookingError, isStaleSlot, lateChangeNotice } from "./booking";
 
 const apiError = (status: number, code: string, details: unknown = null) =>
   new ApiError({ status, code, message: `server says ${code}`, details });
@@ -72,5 +72,22 @@ describe("AttemptKeys (one Idempotency-Key per booking attempt)", () => {
     keys.keyFor(body);
     keys.settle(apiError(503, "service_unavailable"));
     expect(keys.keyFor(body)).toBe("key-1");
+  });
+});
+
+describe("lateChangeNotice", () => {
+  const slot = { start: "2026-12-07T10:15:00Z", change_deadline: "2026-12-06T10:15:00Z" };
+
+  it("warns before booking a time inside the cut-off, in the audience's words", () => {
+    const now = new Date("2026-12-07T09:53:00Z");
+    expect(lateChangeNotice(slot, "patient", now)).toBe(
+      "This visit is less than 24 hours away: once booked, it cannot be changed or cancelled online. To change it, please call reception.",
+    );
+    expect(lateChangeNotice(slot, "staff", now)).toMatch(/inside the 24-hour cancellation cut-off: the patient will not/);
+    expect(lateChangeNotice(slot, "patient", new Date("2026-12-06T10:15:00Z"))).not.toBeNull(); // at the deadline
+  });
+
+  it("says nothing while the time can still be changed online", () => {
+    expect(lateChangeNotice(slot, "patient", new Date("2026-12-06T10:14:59Z"))).toBeNull();
   });
 });

@@ -25,6 +25,24 @@ function hoursOf(err: ApiError): number | null {
   return typeof details?.cutoff_hours === "number" ? details.cutoff_hours : null;
 }
 
+/**
+ * Before booking (or moving to) a time inside the facility's cancellation cut-off: what that means,
+ * or null when the time can still be changed online afterwards. `changeDeadline` is the slot's
+ * `change_deadline` (its start minus the cut-off).
+ */
+export function lateChangeNotice(
+  slot: { start: string; change_deadline: string },
+  audience: Audience,
+  now: Date = new Date(),
+): string | null {
+  const deadline = new Date(slot.change_deadline);
+  if (now < deadline) return null;
+  const hours = Math.round((new Date(slot.start).getTime() - deadline.getTime()) / 3_600_000);
+  return audience === "patient"
+    ? `This visit is less than ${hours} hours away: once booked, it cannot be changed or cancelled online. To change it, please call reception.`
+    : `This time is inside the ${hours}-hour cancellation cut-off: the patient will not be able to change or cancel it online.`;
+}
+
 /** The sentence a person sees when the appointment book says no. */
 export function describeBookingError(err: unknown, audience: Audience = "staff"): string {
   if (!(err instanceof ApiError)) return describeError(err);

@@ -35,6 +35,7 @@ function slot(localStart: string, staffId = DOCTOR_ID, name = "Dr. Grace Okafor"
     staff_name: name,
     type_id: "t",
     mode: "video",
+    change_deadline: new Date(new Date(localStart).getTime() - 24 * 3600_000).toISOString(),
   };
 }
 

@@ -456,7 +456,13 @@ export function PatientRecord({
       setPrescribing(false);
       setAnnouncement(`Prescribed ${codingText(med.medication)}.`);
       reloadChart();
-      requestAnimationFrame(() => medsRef.current?.focus());
+      // Back to the medications, where the new one is: the panel that closed was long (an
+      // override especially), and focus alone leaves the page where it was when the target
+      // counts as visible under the sticky patient header.
+      requestAnimationFrame(() => {
+        medsRef.current?.focus({ preventScroll: true });
+        medsRef.current?.closest("section")?.scrollIntoView({ block: "center" });
+      });
     },
     [reloadChart],
   );
@@ -482,9 +488,6 @@ export function PatientRecord({
         </p>
       )}
       <PatientHeader patient={patient} allergies={clinical && data ? data.allergies : null} level={embedded ? 2 : 1} />
-      <p className="visually-hidden" role="status" aria-live="polite">
-        {announcement}
-      </p>
       {state.status === "error" && (
         <div className="form-error" role="alert">
           Could not refresh the chart: {describeError(state.error)}
@@ -531,6 +534,10 @@ export function PatientRecord({
               <AllergyList allergies={data.allergies} />
             </Card>
             <Card title="Active medications">
+              {/* What was just prescribed or stopped: said (a live region) and shown, here. */}
+              <p className={announcement ? "notice notice-done" : "visually-hidden"} role="status" aria-live="polite">
+                {announcement}
+              </p>
               <div ref={medsRef} tabIndex={-1} className="focus-target">
                 <MedicationList
                   api={api}

@@ -1,8 +1,8 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { localTime } from "../appointments/time";
-import { appointmentRoutes, dayFromToday, DOCTOR_NAME, makeAppointment, makeSlot } from "../test/appointments";
+import { localTime, toLocalIso } from "../appointments/time";
+import { appointmentRoutes, dayFromToday, DOCTOR_NAME, makeAppointment, makeSlot, ZONE } from "../test/appointments";
 import { err, json, makeMe } from "../test/fakeApi";
 import { PATIENT_ID } from "../test/patients";
 import { renderApp } from "../test/render";
@@ -54,12 +54,15 @@ describe("Book a visit (patient portal)", { timeout: 20_000 }, () => {
 
     await user.click(await slotButton("09:15"));
     expect(screen.getByRole("heading", { name: "Confirm your visit" })).toBeInTheDocument();
+    // Days ahead: outside the cut-off, so no warning that it cannot be changed online.
+    expect(screen.queryByText(/cannot be changed or cancelled online/)).not.toBeInTheDocument();
     const confirm = screen.getByRole("button", { name: "Confirm booking" });
     await user.dblClick(confirm);
 
     // On to My appointments, with the booking confirmed and listed.
     expect(await screen.findByRole("heading", { level: 1, name: "My appointments" })).toBeInTheDocument();
     expect(screen.getByText("Your visit is booked.")).toBeInTheDocument();
+    expect(screen.queryByText(/too close to change online/)).not.toBeInTheDocument();
     const upcoming = await screen.findByRole("region", { name: "Upcoming" });
     expect(within(upcoming).getByText(/Video consultation with Dr\. Grace Okafor/)).toBeInTheDocument();
 
@@ -72,6 +75,29 @@ describe("Book a visit (patient portal)", { timeout: 20_000 }, () => {
       staff_id: freeSlots()[1]!.staff_id,
       start: freeSlots()[1]!.start,
     });
+  });
+
+  it("says before booking a time inside the cut-off that it cannot be changed online, and after", async () => {
+    // Two hours from now, on the facility's clock: inside the 24-hour cut-off.
+    const local = toLocalIso(new Date(Math.ceil((Date.now() + 2 * 3600_000) / 60_000) * 60_000), ZONE);
+    const soon = makeSlot(local.slice(0, 10), local.slice(11, 16));
+    const { user } = await openBooking({
+      slots: [soon],
+      // The server offers no reschedule/cancel for a visit inside the cut-off.
+      book: () => json(201, makeAppointment(soon, { actions: [] })),
+    });
+    await user.click(screen.getByRole("radio", { name: /Video visit/ }));
+    await user.click(await slotButton(local.slice(11, 16)));
+    const warning = screen.getByText(
+      "This visit is less than 24 hours away: once booked, it cannot be changed or cancelled online. To change it, please call reception.",
+    );
+    expect(screen.getByRole("button", { name: "Confirm booking" })).toHaveAccessibleDescription(warning.textContent!);
+    await user.click(screen.getByRole("button", { name: "Confirm booking" }));
+
+    expect(await screen.findByRole("heading", { level: 1, name: "My appointments" })).toBeInTheDocument();
+    expect(screen.getByText("Your visit is booked.").parentElement).toHaveTextContent(
+      /It is too close to change online: to move or cancel it, please call reception\./,
+    );
   });
 
   it("explains a slot taken meanwhile, refreshes the times, and the next attempt gets a new key", async () => {

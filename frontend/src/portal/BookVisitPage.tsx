@@ -200,6 +200,7 @@ export function BookVisitPage() {
               busyLabel="Booking…"
               reasonLabel="What would you like to discuss? (optional)"
               busy={busy}
+              audience="patient"
               onConfirm={(reason) => void book(reason)}
               onBack={() => setSlot(null)}
             />

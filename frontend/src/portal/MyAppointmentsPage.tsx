@@ -53,6 +53,9 @@ export function MyAppointmentsPage() {
           <strong>Your visit is booked.</strong> {justBooked.type.name} with {justBooked.staff.display_name},{" "}
           {formatVisit(justBooked.local_start, justBooked.local_end)}. A confirmation with a calendar invitation is on its
           way.
+          {justBooked.status === "booked" && !justBooked.actions.includes("cancel") && (
+            <> It is too close to change online: to move or cancel it, please call reception.</>
+          )}
         </div>
       )}
       {notice && (

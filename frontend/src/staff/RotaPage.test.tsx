@@ -88,7 +88,7 @@ describe("assigning shifts", () => {
   });
 
   it("shows an overlap refusal next to the form and marks the cell; nothing is added", async () => {
-    const { grid, user } = await openRota(receptionist, { shifts: [makeShift(GRACE, "2026-01-07", EARLY)] });
+    const { grid, user, api } = await openRota(receptionist, { shifts: [makeShift(GRACE, "2026-01-07", EARLY)] });
     const form = screen.getByRole("region", { name: "Assign a shift" });
     await user.selectOptions(within(form).getByLabelText("Staff member"), GRACE);
     await user.selectOptions(within(form).getByLabelText("Day"), "2026-01-07");
@@ -102,6 +102,11 @@ describe("assigning shifts", () => {
     expect(target).toHaveClass("rota-cell-bad");
     expect(target).toHaveTextContent("Not saved: Overlapping shift");
     expect(target.querySelectorAll(".rota-shift")).toHaveLength(1);
+    // The screen asked first (a 200 naming the rule) and sent no write to be refused (a 409 the
+    // browser would log as a failed request).
+    const check = api.calls.find((c) => c.method === "POST" && c.path === "/api/staff/shifts/check")!;
+    expect(check.body).toEqual({ department_id: GEN, staff_id: GRACE, date: "2026-01-07", definition_id: LATE, note: null });
+    expect(api.calls.filter((c) => c.method === "POST" && c.path === "/api/staff/shifts")).toHaveLength(0);
     // Changing the form clears the refusal.
     await user.selectOptions(within(form).getByLabelText("Day"), "2026-01-08");
     expect(within(form).queryByRole("alert")).not.toBeInTheDocument();
@@ -189,6 +194,9 @@ describe("assigning shifts", () => {
     expect(alert).toHaveTextContent("Overlapping shift");
     await waitFor(() => expect(alert).toHaveFocus());
     expect(cell(grid, "Mateo", 1)).toHaveClass("rota-cell-bad");
+    // Refused by the check: the one PATCH is the first, accepted move.
+    expect(api.calls.filter((c) => c.method === "PATCH")).toHaveLength(1);
+    expect(api.calls.filter((c) => c.method === "POST" && /\/check$/.test(c.path))).toHaveLength(2);
   });
 
   it("changes or removes a shift from its editor (the keyboard path for moves)", async () => {

@@ -4,11 +4,23 @@ import { describeError } from "../api/errors";
 import { useAuth } from "../auth/AuthContext";
 import { Icon } from "../components/Icon";
 import { useLoad } from "../patients/hooks";
-import { createShift, deleteLeave, deleteShift, getRota, listDefinitions, listDepartments, saveWeek, updateShift } from "./api";
+import {
+  checkNewShift,
+  checkShiftChange,
+  createShift,
+  deleteLeave,
+  deleteShift,
+  getRota,
+  listDefinitions,
+  listDepartments,
+  saveWeek,
+  updateShift,
+} from "./api";
 import { addDays, dayLabel, facilityTimezone, isIsoDay, mondayOf, rememberTimezone, todayIn, weekDays, weekLabel } from "./dates";
 import {
   appointmentsCount,
   buildGrid,
+  checkedViolations,
   copyWeek,
   shiftCount,
   shiftTimes,
@@ -24,7 +36,7 @@ import {
 } from "./rota";
 import { RotaGrid, type DragPayload } from "./RotaGrid";
 import { AssignShiftForm, EMPTY_ASSIGN, LeaveDetails, LeaveForm, ShiftEditor, definitionLabel, type AssignValues } from "./RotaForms";
-import type { Leave, RotaShift, RotaWarning, Shift, ShiftDefinition } from "./types";
+import type { Leave, RotaShift, RotaWarning, Shift, ShiftCheck, ShiftDefinition } from "./types";
 import { ViolationList, WarningList } from "./Violations";
 import "./staff.css";
 
@@ -145,18 +157,29 @@ export function RotaPage() {
     setOpWarnings(warningsFor(warnings, monday).map((w) => warningText(w, names)));
   };
 
-  /** Every shift change goes through here: one place decides how a refusal is shown. */
+  /**
+   * Every shift change goes through here: one place decides how a refusal is shown. `check` asks
+   * the API first which rules the change would break (a 200), so a refused change is shown
+   * without a refused request (a 409 the browser would log); the write still decides.
+   */
   async function change(
     source: Source,
     target: { staffId: string; day: string; what: string },
     run: () => Promise<{ warnings?: RotaWarning[] } | void>,
     done: string,
+    check?: () => Promise<ShiftCheck>,
   ): Promise<boolean> {
     if (busy) return false;
     setBusy(true);
     setProblem(null);
     setStatus("");
     try {
+      const found = check ? await check().then(checkedViolations, () => []) : [];
+      if (found.length > 0) {
+        setProblem({ source, ...target, violations: found, message: null });
+        if (source === "grid") requestAnimationFrame(() => gridProblemRef.current?.focus());
+        return false;
+      }
       const result = await run();
       announce(done, result?.warnings ?? []);
       rota.reload();
@@ -174,18 +197,19 @@ export function RotaPage() {
   const assignShift = async (values: AssignValues, source: Source) => {
     const def = defs.find((d) => d.id === values.definitionId);
     const what = `${def?.name ?? "Shift"} for ${person(values.staffId)} on ${dayLabel(values.day)}`;
+    const body = {
+      department_id: departmentId,
+      staff_id: values.staffId,
+      date: values.day,
+      definition_id: values.definitionId,
+      note: values.note.trim() || null,
+    };
     const ok = await change(
       source,
       { staffId: values.staffId, day: values.day, what },
-      () =>
-        createShift(api, {
-          department_id: departmentId,
-          staff_id: values.staffId,
-          date: values.day,
-          definition_id: values.definitionId,
-          note: values.note.trim() || null,
-        }),
+      () => createShift(api, body),
       `Added: ${what}.`,
+      () => checkNewShift(api, body),
     );
     if (ok && source === "form") setAssign((a) => ({ ...a, note: "" }));
   };
@@ -196,7 +220,13 @@ export function RotaPage() {
     const changes: { staff_id?: string; date?: string } = {};
     if (staffId !== shift.staff_id) changes.staff_id = staffId;
     if (day !== shift.date) changes.date = day;
-    void change("grid", { staffId, day, what }, () => updateShift(api, shift.id, changes), `${what}.`).then((ok) => {
+    void change(
+      "grid",
+      { staffId, day, what },
+      () => updateShift(api, shift.id, changes),
+      `${what}.`,
+      () => checkShiftChange(api, shift.id, changes),
+    ).then((ok) => {
       if (ok) setSelection(null);
     });
   };
@@ -226,11 +256,15 @@ export function RotaPage() {
     const staffId = changes.staff_id ?? shift.staff_id;
     const day = changes.date ?? shift.date;
     const what = `${shiftTitle(shift)} shift of ${shift.staff_name} on ${dayLabel(shift.date)}`;
-    void change("editor", { staffId, day, what }, () => updateShift(api, shift.id, changes), `Changed: ${what}.`).then(
-      (ok) => {
-        if (ok) setSelection(null);
-      },
-    );
+    void change(
+      "editor",
+      { staffId, day, what },
+      () => updateShift(api, shift.id, changes),
+      `Changed: ${what}.`,
+      () => checkShiftChange(api, shift.id, changes),
+    ).then((ok) => {
+      if (ok) setSelection(null);
+    });
   };
 
   const removeShift = async (shift: Shift) => {

@@ -17,6 +17,7 @@ import type {
   RotaWeek,
   RotaWeekResult,
   Schedule,
+  ShiftCheck,
   ShiftCreate,
   ShiftDefinition,
   ShiftResult,
@@ -126,6 +127,16 @@ export function getRota(
 
 export function createShift(api: ApiClient, body: ShiftCreate): Promise<ShiftResult> {
   return unwrap(api.POST("/api/staff/shifts", { body }));
+}
+
+/** The rota rules a new shift would break (200, nothing saved): asked before `createShift`. */
+export function checkNewShift(api: ApiClient, body: ShiftCreate): Promise<ShiftCheck> {
+  return unwrap(api.POST("/api/staff/shifts/check", { body }));
+}
+
+/** The rota rules a change of a shift would break (200, nothing saved): asked before `updateShift`. */
+export function checkShiftChange(api: ApiClient, shiftId: string, body: ShiftUpdate): Promise<ShiftCheck> {
+  return unwrap(api.POST("/api/staff/shifts/{shift_id}/check", { params: { path: { shift_id: shiftId } }, body }));
 }
 
 export function updateShift(api: ApiClient, shiftId: string, body: ShiftUpdate): Promise<ShiftResult> {

@@ -181,6 +181,12 @@ export function violationsOf(err: unknown): Violation[] | null {
   return null;
 }
 
+/** The violations of a rota check (POST .../check: 200 with the rules a write would break). */
+export function checkedViolations(check: { ok: boolean; violations: unknown[] }): Violation[] {
+  if (check.ok) return [];
+  return check.violations.map(parseViolation).filter((v): v is Violation => v !== null);
+}
+
 export interface WeekItemProblem {
   index: number;
   staffId: string;

@@ -29,6 +29,7 @@ export type Schedule = Ok<paths["/api/staff/{staff_id}/schedule"]["get"]>;
 export type ShiftCreate = Body<paths["/api/staff/shifts"]["post"]>;
 export type ShiftUpdate = Body<paths["/api/staff/shifts/{shift_id}"]["patch"]>;
 export type ShiftResult = Ok<paths["/api/staff/shifts"]["post"]>;
+export type ShiftCheck = Ok<paths["/api/staff/shifts/check"]["post"]>;
 export type RotaWeek = Body<paths["/api/staff/rota/week"]["post"]>;
 export type RotaShift = RotaWeek["shifts"][number];
 export type RotaWeekResult = Ok<paths["/api/staff/rota/week"]["post"]>;

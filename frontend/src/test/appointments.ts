@@ -37,10 +37,14 @@ export function dayFromToday(n: number): string {
   return addDays(todayInZone(ZONE), n);
 }
 
+/** The facility's cancellation cut-off the fakes assume (the server's default). */
+export const CUTOFF_HOURS = 24;
+
 export function makeSlot(date: string, time: string, overrides: Partial<Slot> = {}, type = VIDEO_TYPE): Slot {
   const start = atLocal(date, time, ZONE);
   const end = new Date(start.getTime() + type.duration_minutes * 60_000);
   return {
+    change_deadline: new Date(start.getTime() - CUTOFF_HOURS * 3600_000).toISOString(),
     start: start.toISOString(),
     end: end.toISOString(),
     local_start: toLocalIso(start, ZONE),
@@ -81,6 +85,7 @@ export function makeAppointment(slot: Slot, overrides: Partial<Appointment> = {}
     sequence: 0,
     created_at: T,
     updated_at: T,
+    change_deadline: slot.change_deadline,
     actions: ["reschedule", "cancel"],
     ...overrides,
   };
@@ -111,9 +116,10 @@ export function appointmentRoutes(options: {
   cancel?: (id: string, body: Record<string, unknown>, headers: Headers) => Answer | Promise<Answer>;
   patientSearch?: unknown;
   patient?: unknown;
-  /** GET /api/staff/me (404 when absent: an account without a staff record). */
+  /** GET /api/staff/me (null when absent: an account without a staff record). */
   staffMe?: { id: string; display_name: string };
-  clinicians?: { id: string; display_name: string; position?: string | null }[];
+  /** The bookable clinicians (GET /api/appointments/clinicians); no type_ids: every type. */
+  clinicians?: { id: string; display_name: string; position?: string | null; type_ids?: string[] }[];
   delayMs?: number;
 }) {
   const calls: Call[] = [];
@@ -200,6 +206,7 @@ export function appointmentRoutes(options: {
           staff_name: current.staff.display_name,
           type_id: current.type.id,
           mode: current.mode,
+          change_deadline: current.change_deadline,
         });
         updated = {
           ...current,
@@ -208,6 +215,7 @@ export function appointmentRoutes(options: {
           local_start: slot.local_start,
           local_end: slot.local_end,
           staff: { id: slot.staff_id, display_name: slot.staff_name },
+          change_deadline: slot.change_deadline,
           sequence: current.sequence + 1,
         };
       } else if (verb === "cancel") {
@@ -246,12 +254,28 @@ export function appointmentRoutes(options: {
       return json(201, entry);
     }
     if (req.method === "GET" && path === "/api/staff/me") {
-      return options.staffMe ? json(200, options.staffMe) : err(404, "staff_not_found", "Not linked");
+      // The API answers 200 with a JSON null for an account without a staff record.
+      return options.staffMe
+        ? json(200, options.staffMe)
+        : new Response("null", { status: 200, headers: { "Content-Type": "application/json" } });
     }
     if (req.method === "GET" && path === "/api/staff/departments") return json(200, []);
-    if (req.method === "GET" && path === "/api/staff") {
-      const items = (options.clinicians ?? []).map((c) => ({ position: null, ...c }));
-      return json(200, { items, total: items.length, limit: 200, offset: 0 });
+    const staffPath = /^\/api\/staff\/([0-9a-f-]{36})$/.exec(path);
+    if (req.method === "GET" && staffPath) {
+      const found = (options.clinicians ?? []).find((c) => c.id === staffPath[1]);
+      return found ? json(200, { position: null, ...found }) : err(404, "staff_not_found", "Staff member not found");
+    }
+    if (req.method === "GET" && path === "/api/appointments/clinicians") {
+      // Bookable clinicians, by name: part of a name (accents ignored), the type their hours offer.
+      const fold = (t: string) => t.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+      const name = q.get("name");
+      const type = q.get("type_id");
+      const limit = Number(q.get("limit") ?? 50);
+      const all = (options.clinicians ?? [])
+        .map((c) => ({ position: null, department_id: null, department_name: null, type_ids: [] as string[], ...c }))
+        .filter((c) => !name || fold(c.display_name).includes(fold(name)))
+        .filter((c) => !type || c.type_ids.length === 0 || c.type_ids.includes(type));
+      return json(200, { items: all.slice(0, limit), total: all.length, limit, offset: 0 });
     }
     if (req.method === "GET" && path === "/api/patients" && options.patientSearch) {
       return json(200, options.patientSearch);

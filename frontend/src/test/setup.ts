@@ -9,3 +9,9 @@ afterEach(() => {
   cleanup();
   window.sessionStorage.clear();
 });
+
+// jsdom lays nothing out, so it has no scrollIntoView; screens call it to bring a result into view
+// (the browser tests check where it lands). Here it has nothing to do.
+if (!("scrollIntoView" in Element.prototype)) {
+  Object.defineProperty(Element.prototype, "scrollIntoView", { value: () => undefined, configurable: true });
+}

@@ -225,6 +225,27 @@ function overlapping(state: StaffState, candidate: Shift, except?: string) {
   );
 }
 
+function overlapViolations(candidate: Shift, clashes: Shift[]) {
+  return [
+    {
+      code: "shift_overlap",
+      message: `${candidate.staff_name} already works a shift at that time`,
+      conflicts_with: clashes.map((c) => ({
+        kind: "shift",
+        id: c.id,
+        start: c.starts_at,
+        end: c.ends_at,
+        label: c.definition_name,
+      })),
+    },
+  ];
+}
+
+/** What POST /api/staff/shifts/check (or /{id}/check) answers: 200, the rules it would break. */
+function overlapCheck(candidate: Shift, clashes: Shift[]): Response {
+  return json(200, clashes.length > 0 ? { ok: false, violations: overlapViolations(candidate, clashes) } : { ok: true, violations: [] });
+}
+
 function overlapRefusal(candidate: Shift, clashes: Shift[]): Response {
   return json(409, {
     error: {
@@ -232,19 +253,7 @@ function overlapRefusal(candidate: Shift, clashes: Shift[]): Response {
       message: `${candidate.staff_name} already works a shift at that time`,
       details: {
         shift: { start: candidate.starts_at, end: candidate.ends_at },
-        violations: [
-          {
-            code: "shift_overlap",
-            message: `${candidate.staff_name} already works a shift at that time`,
-            conflicts_with: clashes.map((c) => ({
-              kind: "shift",
-              id: c.id,
-              start: c.starts_at,
-              end: c.ends_at,
-              label: c.definition_name,
-            })),
-          },
-        ],
+        violations: overlapViolations(candidate, clashes),
       },
     },
   });
@@ -294,6 +303,21 @@ export function staffRoutes(
         (s) => (!name || s.display_name.toLowerCase().includes(name)) && (!dept || s.department_id === dept),
       );
       return json(200, { items, total: items.length, limit: Number(q.get("limit") ?? 50), offset: 0 });
+    }
+    if (req.method === "POST" && p === "/api/staff/shifts/check") {
+      const b = body as { staff_id: string; date: string; definition_id: string };
+      const shift = makeShift(b.staff_id, b.date, b.definition_id);
+      return overlapCheck(shift, overlapping(state, shift));
+    }
+    const checkOne = /^\/api\/staff\/shifts\/([^/]+)\/check$/.exec(p);
+    if (req.method === "POST" && checkOne) {
+      const old = state.shifts.find((s) => s.id === checkOne[1]);
+      if (!old) return err(404, "shift_not_found", "Shift not found");
+      const b = body as { staff_id?: string; date?: string; definition_id?: string };
+      const moved = makeShift(b.staff_id ?? old.staff_id, b.date ?? old.date, b.definition_id ?? old.definition_id!, {
+        id: old.id,
+      });
+      return overlapCheck(moved, overlapping(state, moved, old.id));
     }
     if (req.method === "POST" && p === "/api/staff/shifts") {
       const b = body as { staff_id: string; date: string; definition_id: string; note?: string | null };
