@@ -45,8 +45,12 @@ class Live:
         return pipeline
 
     def ws(self, path: str, token: str) -> Any:
-        return connect(f"ws://{self.host}{path}?token={token}", open_timeout=TIMEOUT, close_timeout=TIMEOUT,
-                       max_size=2**22)
+        return connect(
+            f"ws://{self.host}{path}?token={token}",
+            open_timeout=TIMEOUT,
+            close_timeout=TIMEOUT,
+            max_size=2**22,
+        )
 
     async def staff(self, role: str = "nurse") -> tuple[dict[str, str], str]:
         username = f"{role}-{uuid.uuid4().hex[:8]}"
@@ -57,16 +61,22 @@ class Live:
     async def patient(self, headers: dict[str, str], family: str = "Monitored") -> str:
         r = await self.http.post(
             "/api/patients",
-            json={"names": [{"use": "official", "family": family, "given": ["Pat"]}], "gender": "female",
-                  "birth_date": "1950-02-03"},
+            json={
+                "names": [{"use": "official", "family": family, "given": ["Pat"]}],
+                "gender": "female",
+                "birth_date": "1950-02-03",
+            },
             headers=headers,
         )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
-    async def device(self, headers: dict[str, str], patient_id: str, label: str = "Bedside monitor") -> dict[str, Any]:
-        r = await self.http.post(f"/api/monitoring/patients/{patient_id}/devices", json={"label": label},
-                                 headers=headers)
+    async def device(
+        self, headers: dict[str, str], patient_id: str, label: str = "Bedside monitor"
+    ) -> dict[str, Any]:
+        r = await self.http.post(
+            f"/api/monitoring/patients/{patient_id}/devices", json={"label": label}, headers=headers
+        )
         assert r.status_code == 201, r.text
         data: dict[str, Any] = r.json()
         return data
@@ -103,13 +113,27 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def vital(code: str, value: float | None, unit: str, at: datetime, ident: str | None = None,
-          patient_id: str | None = None) -> dict[str, Any]:
+def vital(
+    code: str,
+    value: float | None,
+    unit: str,
+    at: datetime,
+    ident: str | None = None,
+    patient_id: str | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                   "code": "vital-signs"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": LOINC, "code": code}]},
         "effectiveDateTime": at.isoformat(),
     }
@@ -128,17 +152,24 @@ def bp(systolic: float, diastolic: float, at: datetime, ident: str | None = None
     body = vital("85354-9", None, "mm[Hg]", at, ident)
     body.pop("dataAbsentReason")
     body["component"] = [
-        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-         "valueQuantity": {"value": systolic, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
-        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-         "valueQuantity": {"value": diastolic, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+        {
+            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+            "valueQuantity": {"value": systolic, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+        },
+        {
+            "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+            "valueQuantity": {"value": diastolic, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+        },
     ]
     return body
 
 
 def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "batch",
-            "entry": [{"resource": r, "request": {"method": "POST", "url": "Observation"}} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"resource": r, "request": {"method": "POST", "url": "Observation"}} for r in resources],
+    }
 
 
 def device_headers(token: str) -> dict[str, str]:

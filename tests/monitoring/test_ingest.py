@@ -17,11 +17,19 @@ async def _count(live: Any, patient_id: str) -> int:
     import uuid
 
     async with live.db.sessionmaker() as s:
-        return int(await s.scalar(select(func.count()).select_from(VitalReading).where(
-            VitalReading.patient_id == uuid.UUID(patient_id))) or 0)
+        return int(
+            await s.scalar(
+                select(func.count())
+                .select_from(VitalReading)
+                .where(VitalReading.patient_id == uuid.UUID(patient_id))
+            )
+            or 0
+        )
 
 
-async def test_device_writes_observations_and_bundles_for_its_patient(monitoring_database_url: str, broker: Broker):
+async def test_device_writes_observations_and_bundles_for_its_patient(
+    monitoring_database_url: str, broker: Broker
+):
     async with serve(monitoring_database_url, broker) as live:
         nurse, _ = await live.staff("nurse")
         pid = await live.patient(nurse)
@@ -29,14 +37,16 @@ async def test_device_writes_observations_and_bundles_for_its_patient(monitoring
         assert device["token"].startswith("hhd_") and device["patient_id"] == pid
         headers = device_headers(device["token"])
 
-        r = await live.http.post("/fhir/Observation", json=vital("8867-4", 72, "/min", ago(seconds=5), "hr-1"),
-                                 headers=headers)
+        r = await live.http.post(
+            "/fhir/Observation", json=vital("8867-4", 72, "/min", ago(seconds=5), "hr-1"), headers=headers
+        )
         assert r.status_code == 201, r.text
         assert r.headers["location"].endswith(r.json()["id"]) and r.json()["id"].startswith("mon-")
 
         # The same identifier again: acknowledged as a duplicate, not stored twice.
-        again = await live.http.post("/fhir/Observation", json=vital("8867-4", 72, "/min", ago(seconds=5), "hr-1"),
-                                     headers=headers)
+        again = await live.http.post(
+            "/fhir/Observation", json=vital("8867-4", 72, "/min", ago(seconds=5), "hr-1"), headers=headers
+        )
         assert again.status_code == 200, again.text
         assert again.json()["id"] == r.json()["id"]
 
@@ -59,7 +69,9 @@ async def test_device_writes_observations_and_bundles_for_its_patient(monitoring
         assert found.status_code == 200, found.text
         entries = [e["resource"] for e in found.json().get("entry", [])]
         assert len(entries) == 1 and found.json()["total"] == 1
-        components = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in entries[0]["component"]}
+        components = {
+            c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in entries[0]["component"]
+        }
         assert components == {"8480-6": 128, "8462-4": 82}
         assert entries[0]["device"]["reference"] == f"Device/{device['id']}"
         one = await live.http.get(f"/fhir/Observation/{entries[0]['id']}", headers=doctor)
@@ -73,16 +85,30 @@ async def test_device_writes_observations_and_bundles_for_its_patient(monitoring
         async with live.db.sessionmaker() as s:
             import uuid
 
-            writes = list(await s.scalars(select(AuditEvent).where(
-                AuditEvent.patient_id == uuid.UUID(pid), AuditEvent.action == "monitoring.readings_write")))
-            reads = list(await s.scalars(select(AuditEvent).where(
-                AuditEvent.patient_id == uuid.UUID(pid), AuditEvent.action == "monitoring.readings_read")))
+            writes = list(
+                await s.scalars(
+                    select(AuditEvent).where(
+                        AuditEvent.patient_id == uuid.UUID(pid),
+                        AuditEvent.action == "monitoring.readings_write",
+                    )
+                )
+            )
+            reads = list(
+                await s.scalars(
+                    select(AuditEvent).where(
+                        AuditEvent.patient_id == uuid.UUID(pid),
+                        AuditEvent.action == "monitoring.readings_read",
+                    )
+                )
+            )
         assert sum(__import__("json").loads(w.details)["stored"] for w in writes) == 5
         assert all(w.actor_username == "device:Bedside monitor" for w in writes)
         assert reads
 
 
-async def test_device_token_writes_only_for_its_patient_and_reads_nothing(monitoring_database_url: str, broker: Broker):
+async def test_device_token_writes_only_for_its_patient_and_reads_nothing(
+    monitoring_database_url: str, broker: Broker
+):
     async with serve(monitoring_database_url, broker) as live:
         nurse, _ = await live.staff("nurse")
         mine = await live.patient(nurse)
@@ -94,8 +120,9 @@ async def test_device_token_writes_only_for_its_patient_and_reads_nothing(monito
         r = await live.http.post("/fhir/Observation", json=wrong, headers=headers)
         assert r.status_code == 400, r.text
         assert r.json()["resourceType"] == "OperationOutcome"
-        r = await live.http.post("/fhir", json=bundle(vital("8867-4", 80, "/min", ago(seconds=2), "x-2"), wrong),
-                                 headers=headers)
+        r = await live.http.post(
+            "/fhir", json=bundle(vital("8867-4", 80, "/min", ago(seconds=2), "x-2"), wrong), headers=headers
+        )
         assert r.status_code == 400  # the whole message is refused, nothing half-stored
         assert await _count(live, other) == 0 and await _count(live, mine) == 0
 
@@ -105,7 +132,7 @@ async def test_device_token_writes_only_for_its_patient_and_reads_nothing(monito
             ("GET", f"/api/patients/{mine}"),
             ("GET", f"/api/monitoring/patients/{mine}/history?series=hr"),
             ("GET", "/api/monitoring/overview"),
-            ("POST", f"/fhir/Condition"),
+            ("POST", "/fhir/Condition"),
             ("POST", f"/api/monitoring/patients/{mine}/devices"),
         ]:
             r = await live.http.request(method, path, headers=headers, json={})
@@ -115,8 +142,9 @@ async def test_device_token_writes_only_for_its_patient_and_reads_nothing(monito
         doctor, _ = await live.staff("doctor")
         r = await live.http.post(f"/api/monitoring/devices/{device['id']}/revoke", headers=doctor)
         assert r.status_code == 200 and r.json()["revoked_at"]
-        r = await live.http.post("/fhir/Observation", json=vital("8867-4", 80, "/min", ago(seconds=1), "y"),
-                                 headers=headers)
+        r = await live.http.post(
+            "/fhir/Observation", json=vital("8867-4", 80, "/min", ago(seconds=1), "y"), headers=headers
+        )
         assert r.status_code == 401
         assert await _count(live, mine) == 0
 
@@ -131,7 +159,10 @@ async def test_bad_device_input_is_a_clear_4xx(monitoring_database_url: str, bro
             vital("1234-5", 72, "/min", ago(seconds=1)),  # not a vital sign we monitor
             {**vital("8867-4", 72, "/min", ago(seconds=1)), "effectiveDateTime": "yesterday"},
             vital("8867-4", 72, "/min", ago(seconds=-3600)),  # an hour in the future
-            {**vital("8867-4", 72, "/min", ago(seconds=1)), "valueQuantity": {"value": "NaN", "code": "/min"}},
+            {
+                **vital("8867-4", 72, "/min", ago(seconds=1)),
+                "valueQuantity": {"value": "NaN", "code": "/min"},
+            },
         ]
         for body in cases:
             r = await live.http.post("/fhir/Observation", json=body, headers=headers)
@@ -139,8 +170,11 @@ async def test_bad_device_input_is_a_clear_4xx(monitoring_database_url: str, bro
             assert r.json()["resourceType"] == "OperationOutcome"
         r = await live.http.post("/fhir/Observation", content=b"{", headers=headers)
         assert r.status_code == 400
-        r = await live.http.post("/fhir/Observation", json=vital("8867-4", 72, "/min", ago(seconds=1)),
-                                 headers=device_headers("hhd_not-a-real-token"))
+        r = await live.http.post(
+            "/fhir/Observation",
+            json=vital("8867-4", 72, "/min", ago(seconds=1)),
+            headers=device_headers("hhd_not-a-real-token"),
+        )
         assert r.status_code == 401
         assert await _count(live, pid) == 0
         async with live.db.sessionmaker() as s:
