@@ -193,31 +193,29 @@ class Engine:
         state = self._states[patient_id]
         out: list[MonitoringEvent] = []
         touched_series: set[str] = set()
-        technical_bad: dict[str, tuple[str, Reading, uuid.UUID | None]] = {}
-        technical_good: set[str] = set()
+        # Technical alarms follow the readings in order: a stretch of zeros raises one alarm
+        # (counted, not repeated) and the first valid value after it resolves it.
         for reading, device_id in readings:
+            metric = reading.metric
             if reading.quality == "valid":
-                technical_bad.pop(reading.metric, None)
-                technical_good.add(reading.metric)
-                if _remember(state, reading.metric, reading.value, reading.value2, reading.effective_at):
-                    touched_series.update(v.series_of(reading.metric))
-            else:
-                technical_good.discard(reading.metric)
-                technical_bad[reading.metric] = (reading.quality, reading, device_id)
-        # Technical alarms: the last word of the batch on each metric counts.
-        for metric in technical_good:
-            for kind in ("signal_loss", "artefact"):
-                out += await self._clear(session, patient_id, state, f"{kind}:{metric}", technical=True)
-        for metric, (quality, reading, device_id) in technical_bad.items():
+                if _remember(state, metric, reading.value, reading.value2, reading.effective_at):
+                    touched_series.update(v.series_of(metric))
+                for kind in ("signal_loss", "artefact"):
+                    if f"{kind}:{metric}" in state.open_alarms:
+                        out += await self._clear(
+                            session, patient_id, state, f"{kind}:{metric}", technical=True
+                        )
+                continue
+            quality = reading.quality
             other = "artefact" if quality == "signal_loss" else "signal_loss"
-            out += await self._clear(session, patient_id, state, f"{other}:{metric}", technical=True)
+            if f"{other}:{metric}" in state.open_alarms:
+                out += await self._clear(session, patient_id, state, f"{other}:{metric}", technical=True)
             label = v.VITALS[reading.code].label
             text = (
                 "signal loss (no value / probe off)"
                 if quality == "signal_loss"
                 else "artefact (impossible value)"
             )
-            value = _fmt(reading.value) if reading.value is not None else None
             out += await self._trigger(
                 session,
                 patient_id,
@@ -226,7 +224,7 @@ class Engine:
                 kind="technical",
                 severity="technical",
                 message=f"{label}: {text}",
-                value=value,
+                value=_fmt(reading.value) if reading.value is not None else None,
                 device_id=device_id,
             )
         # Thresholds on the series that got a newer valid value.

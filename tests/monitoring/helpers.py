@@ -176,10 +176,10 @@ def device_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
 
 
-async def recv_until(ws: Any, predicate: Any, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+async def recv_until(ws: Any, predicate: Any, within: float = TIMEOUT) -> list[dict[str, Any]]:
     """Frames received until one satisfies ``predicate`` (included)."""
     seen: list[dict[str, Any]] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             frame = json.loads(await ws.recv())
             seen.append(frame)
