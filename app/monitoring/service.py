@@ -133,6 +133,34 @@ async def register_device(
     return s.DeviceRegistered(**s.DeviceRead.model_validate(device).model_dump(), token=token)
 
 
+async def register_device_unattended(
+    session: AsyncSession, patient_id: uuid.UUID, data: s.DeviceCreate, actor: str
+) -> s.DeviceRegistered:
+    """Register a device without a signed-in user (``hospital simulate-device`` on the server's
+    own database); audited under ``actor``."""
+    await require_patient(session, patient_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    device = MonitoringDevice(
+        patient_id=patient_id,
+        label=data.label,
+        kind=data.kind,
+        token_hash=hash_token(token),
+        token_hint=token[:10],
+    )
+    session.add(device)
+    await session.flush()
+    audit.record(
+        session,
+        action="monitoring.device_register",
+        resource_type="Device",
+        resource_id=device.id,
+        patient_id=patient_id,
+        details={"label": data.label, "kind": data.kind},
+        actor_username=actor,
+    )
+    return s.DeviceRegistered(**s.DeviceRead.model_validate(device).model_dump(), token=token)
+
+
 async def list_devices(
     session: AsyncSession, principal: Principal, patient_id: uuid.UUID
 ) -> list[MonitoringDevice]:

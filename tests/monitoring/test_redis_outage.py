@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 async def _start_redis(port: int) -> subprocess.Popen[bytes]:
     assert REDIS_SERVER is not None
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a server, not waiting on it
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
