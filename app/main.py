@@ -38,6 +38,8 @@ from app.notifications.router import router as notifications_router
 from app.notifications.worker import NotificationWorker
 from app.patients.router import router as patients_router
 from app.staff.router import router as staff_router
+from media.vitals import close_all as close_vitals_peers
+from media.vitals import router as vitals_router
 
 log = logging.getLogger("app")
 
@@ -79,6 +81,7 @@ def create_app(
         try:
             yield
         finally:
+            await close_vitals_peers(app.state)
             if app.state.monitoring_worker is not None:
                 await app.state.monitoring_worker.stop()
             await app.state.monitoring.stop()
@@ -125,6 +128,7 @@ def create_app(
     app.include_router(facilities_router)
     app.include_router(notifications_router)
     app.include_router(monitoring_router)
+    app.include_router(vitals_router)
 
     from signaling.main import build_routes
 

@@ -537,6 +537,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/monitoring/devices/webrtc/offer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** WebRTC offer/answer for a device's 'vitals' data channel (device token) */
+        post: operations["offer_api_monitoring_devices_webrtc_offer_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/monitoring/devices/{device_id}/revoke": {
         parameters: {
             query?: never;
@@ -2427,6 +2444,13 @@ export interface components {
             /** Verification Status */
             verification_status?: ("unconfirmed" | "provisional" | "differential" | "confirmed" | "refuted" | "entered-in-error") | null;
         };
+        /** Answer */
+        Answer: {
+            /** Sdp */
+            sdp: string;
+            /** Type */
+            type: string;
+        };
         /** AppointmentCreate */
         AppointmentCreate: {
             /**
@@ -4212,6 +4236,13 @@ export interface components {
             value_string?: string | null;
             /** Value Unit */
             value_unit?: string | null;
+        };
+        /** Offer */
+        Offer: {
+            /** Sdp */
+            sdp: string;
+            /** Type */
+            type: string;
         };
         /** Overview */
         Overview: {
@@ -9307,6 +9338,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AlarmRead"];
+                };
+            };
+            /** @description Bad request (malformed JSON, a business rule) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    offer_api_monitoring_devices_webrtc_offer_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Offer"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Answer"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */
