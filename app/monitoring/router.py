@@ -288,3 +288,14 @@ async def resolve_alarm(
     alarm, events = await service.resolve_alarm(session, principal, alarm_id, pipeline.engine)
     tasks.add_task(pipeline.publish_events, events)
     return s.AlarmRead.model_validate(alarm)
+
+
+@router.post("/socket-token", summary="An access token for /ws/monitoring (same sign-in session)")
+async def socket_token(principal: PrincipalDep, session: SessionDep, request: Request) -> s.SocketToken:
+    from app.auth.tokens import issue_access_token
+
+    service.require_staff(session, principal)
+    token, lifetime = issue_access_token(
+        request.app.state.settings, principal.user_id, principal.session_id, list(principal.roles), utcnow()
+    )
+    return s.SocketToken(token=token, expires_in=lifetime)

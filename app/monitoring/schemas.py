@@ -223,3 +223,8 @@ class StoredReadings(BaseModel):
 class WardRead(BaseModel):
     ward: str
     patients: int
+
+
+class SocketToken(BaseModel):
+    token: str
+    expires_in: int

@@ -13,6 +13,9 @@ import { PatientSearchPage } from "./patients/PatientSearchPage";
 import { RegisterPatientPage } from "./patients/RegisterPatientPage";
 import { BookingDeskPage } from "./appointments/BookingDeskPage";
 import { CalendarPage } from "./appointments/CalendarPage";
+import { MonitoringWallPage } from "./monitoring/MonitoringWallPage";
+import { MyReadingsPage } from "./monitoring/MyReadingsPage";
+import { PatientMonitorPage } from "./monitoring/PatientMonitorPage";
 import { BookVisitPage } from "./portal/BookVisitPage";
 import { MyAppointmentsPage } from "./portal/MyAppointmentsPage";
 import { LicenceReportPage } from "./staff/LicenceReportPage";
@@ -29,6 +32,8 @@ const SCREENS: Record<string, () => ReactElement> = {
   "staff-directory": () => <StaffDirectoryPage />,
   "staff-rota": () => <RotaPage />,
   "staff-licences": () => <LicenceReportPage />,
+  monitoring: () => <MonitoringWallPage />,
+  "my-readings": () => <MyReadingsPage />,
 };
 
 export function AppRoutes() {
@@ -36,6 +41,7 @@ export function AppRoutes() {
   const patients = pages.find((p) => p.id === "patients")!;
   const myAppointments = pages.find((p) => p.id === "my-appointments")!;
   const staffDirectory = pages.find((p) => p.id === "staff-directory")!;
+  const monitoring = pages.find((p) => p.id === "monitoring")!;
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
@@ -83,6 +89,14 @@ export function AppRoutes() {
           element={
             <RequirePage page={staffDirectory}>
               <StaffRecordPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/monitoring/patients/:id"
+          element={
+            <RequirePage page={monitoring}>
+              <PatientMonitorPage />
             </RequirePage>
           }
         />

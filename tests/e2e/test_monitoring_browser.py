@@ -1,0 +1,94 @@
+"""The monitoring wall in a real Chromium: a nurse registers a device for a patient (REST), the
+device sends readings (FHIR with its token), the wall shows them live over /ws/monitoring, and
+the nurse acknowledges the alarm a high heart rate raised."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer
+from tests.e2e.test_login_browser import sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def _vital(code: str, value: float, unit: str, ident: str) -> dict[str, object]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "identifier": [{"system": "urn:e2e", "value": ident}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": (datetime.now(UTC) - timedelta(seconds=1)).isoformat(),
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
+
+
+async def test_wall_shows_a_live_reading_and_acknowledges_an_alarm(page: Page, live_server: LiveServer):
+    with httpx.Client(base_url=live_server.url, timeout=10) as http:
+        token = http.post("/api/auth/token", data={"username": "nurse", "password": DEMO_PASSWORD}).json()
+        nurse = {"Authorization": f"Bearer {token['access_token']}"}
+        patient = http.post(
+            "/api/patients",
+            json={
+                "names": [{"use": "official", "family": "Wallace", "given": ["Ada"]}],
+                "gender": "female",
+                "birth_date": "1944-04-04",
+            },
+            headers=nurse,
+        ).json()
+        pid = patient["id"]
+        assert (
+            http.patch(
+                f"/api/monitoring/patients/{pid}/profile",
+                json={"ward": "E2E ward", "bed": "1"},
+                headers=nurse,
+            ).status_code
+            == 200
+        )
+        device = http.post(
+            f"/api/monitoring/patients/{pid}/devices", json={"label": "E2E monitor"}, headers=nurse
+        ).json()
+        assert (
+            http.put(
+                f"/api/monitoring/patients/{pid}/thresholds",
+                json={"thresholds": [{"series": "hr", "high": 110}]},
+                headers=nurse,
+            ).status_code
+            == 200
+        )
+        device_headers = {
+            "Authorization": f"Bearer {device['token']}",
+            "Content-Type": "application/fhir+json",
+        }
+
+        await sign_in(page, "nurse")
+        nav = page.get_by_role("navigation", name="Main")
+        await nav.get_by_role("link", name="Monitoring").click()
+        tile = page.locator(f'[data-testid="wall-tile"][data-patient="{pid}"]')
+        await expect(tile).to_be_visible()
+        await expect(page.get_by_test_id("feed-status")).to_have_text("Live")
+
+        r = http.post("/fhir/Observation", json=_vital("8867-4", 77, "/min", "e2e-1"), headers=device_headers)
+        assert r.status_code == 201, r.text
+        await expect(tile.get_by_test_id("tile-hr")).to_contain_text("77")  # live, no reload
+
+        r = http.post(
+            "/fhir/Observation", json=_vital("8867-4", 125, "/min", "e2e-2"), headers=device_headers
+        )
+        assert r.status_code == 201, r.text
+        await expect(tile.get_by_test_id("tile-hr")).to_contain_text("125")
+        row = page.get_by_test_id("alarm-row").filter(has_text="Wallace").filter(has_text="above 110")
+        await expect(row).to_be_visible()
+        await row.get_by_role("button", name="Acknowledge").click()
+        await expect(row).to_contain_text(re.compile(r"acknowledged by Nurse"))
+        await expect(row.get_by_role("button", name="Acknowledge")).to_have_count(0)
+
+        alarms = http.get(f"/api/monitoring/alarms?patient={pid}", headers=nurse).json()["items"]
+        assert [(a["state"], a["acknowledged_by_name"]) for a in alarms] == [
+            ("acknowledged", "Nurse Mateo Núñez")
+        ]
