@@ -15,6 +15,8 @@ from tests.e2e.conftest import DEMO_PASSWORD, LiveServer
 from tests.e2e.test_login_browser import sign_in
 
 pytestmark = pytest.mark.browser
+# The seeding client is synchronous on purpose (as in the other browser tests): a few calls, setup only.
+# ruff: noqa: ASYNC212
 
 
 def _vital(code: str, value: float, unit: str, ident: str) -> dict[str, object]:
