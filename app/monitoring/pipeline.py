@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +37,7 @@ from app.context import RequestContext, set_context
 from app.db import Database
 from app.errors import Unauthorized
 from app.kit.time import utcnow
-from app.monitoring.engine import Engine, add_event
+from app.monitoring.engine import Engine
 from app.monitoring.models import EcgChunk, MonitoringDevice, MonitoringEvent, VitalReading, VitalRollup
 from app.monitoring.parse import Item, Reading, Waveform
 
@@ -46,6 +46,7 @@ log = logging.getLogger("app.monitoring")
 LAST_SEEN_EVERY_SECONDS = 60.0
 PUBLISH_QUEUE_MAX = 200_000
 PUBLISH_BACKOFF_SECONDS = 1.0
+AUDIT_WINDOW_SECONDS = 60.0
 
 
 def patient_channel(patient_id: uuid.UUID | str) -> str:
@@ -80,6 +81,7 @@ class Stored:
     results: list[list[ItemResult]]
     events: list[MonitoringEvent]
     waveforms: list[EcgChunk]
+    audited: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +194,7 @@ class Pipeline:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._last_seen: dict[uuid.UUID, float] = {}
+        self._audited: dict[tuple[str, uuid.UUID], float] = {}
         self.batches = 0
 
     def start(self) -> None:
@@ -289,6 +292,9 @@ class Pipeline:
         return await self._store(session, [_Job(source, items, loop.create_future())])
 
     def after_commit(self, stored: Stored) -> None:
+        clock = time.monotonic()
+        for key in stored.audited:
+            self._audited[key] = clock
         self.publish_events(stored.events)
         for chunk in stored.waveforms:
             self.publisher.put(ecg_channel(chunk.patient_id), ecg_payload(chunk))
@@ -345,17 +351,31 @@ class Pipeline:
                         received_at=now,
                     )
                     waveforms.append((job, row))
-                session.add(row)
                 pending.append((j, i, row))
                 results[j].append(ItemResult(item.identifier, "stored", None, _kind(item)))
-        await session.flush()
+        # Core bulk inserts (one statement per table, ids back in order): at a thousand devices
+        # the ORM's per-object bookkeeping was the writer's largest cost.
+        for model, rows in (
+            (VitalReading, [r for _, _, r in readings]),
+            (EcgChunk, [c for _, c in waveforms]),
+        ):
+            if rows:
+                await _bulk_insert(session, model, rows)
         for j, i, row in pending:
             old = results[j][i]
             results[j][i] = ItemResult(old.identifier, old.status, row.id, old.kind)
         await self._rollups(session, [(r, row) for _, r, row in readings])
-        events: list[MonitoringEvent] = []
-        for _, _, row in readings:
-            events.append(add_event(session, row.patient_id, "reading", reading_payload(row)))
+        events: list[MonitoringEvent] = [
+            MonitoringEvent(
+                patient_id=row.patient_id,
+                kind="reading",
+                payload=json.dumps(reading_payload(row), separators=(",", ":"), allow_nan=False),
+                created_at=now,
+            )
+            for _, _, row in readings
+        ]
+        if events:
+            await _bulk_insert(session, MonitoringEvent, events)
         by_patient: dict[uuid.UUID, list[tuple[Reading, uuid.UUID | None]]] = defaultdict(list)
         for job, reading, _ in readings:
             by_patient[job.source.patient_id].append((reading, job.source.device_id))
@@ -363,7 +383,7 @@ class Pipeline:
         for patient_id, items in by_patient.items():
             items.sort(key=lambda pair: pair[0].effective_at)
             events += await self.engine.evaluate(session, patient_id, items)
-        self._audit(session, jobs, results)
+        audited = self._audit(session, jobs, results)
         await self._touch_devices(session, jobs)
         await session.flush()
         events.sort(key=lambda e: e.id)
@@ -371,6 +391,7 @@ class Pipeline:
             results=[results[j] for j in range(len(jobs))],
             events=events,
             waveforms=[chunk for _, chunk in waveforms],
+            audited=audited,
         )
 
     async def _drop_revoked(self, session: AsyncSession, jobs: list[_Job]) -> list[_Job]:
@@ -469,24 +490,42 @@ class Pipeline:
         values.sort(key=lambda r: (str(r["patient_id"]), r["series"], r["minute"]))
         await session.execute(stmt, values)
 
-    def _audit(self, session: AsyncSession, jobs: list[_Job], results: dict[int, list[ItemResult]]) -> None:
+    def _audit(
+        self, session: AsyncSession, jobs: list[_Job], results: dict[int, list[ItemResult]]
+    ) -> list[tuple[str, uuid.UUID]]:
+        """One audit entry per sender and patient per transaction; a device's continuous
+        stream at most once per ``AUDIT_WINDOW_SECONDS`` (its readings carry their source and
+        arrival time, so the entry plus the rows say exactly who wrote what, and when).
+        Returns the (source, patient) pairs audited, to mark once the transaction committed."""
         totals: dict[tuple[str, uuid.UUID], list[Any]] = {}
         for j, job in enumerate(jobs):
             src = job.source
             entry = totals.setdefault((src.key, src.patient_id), [src, 0, 0])
             entry[1] += sum(r.status == "stored" for r in results[j])
             entry[2] += sum(r.status == "duplicate" for r in results[j])
-        for (_, patient_id), (src, stored, duplicates) in totals.items():
+        clock = time.monotonic()
+        audited = []
+        for key, (src, stored, duplicates) in totals.items():
+            last = self._audited.get(key)
+            if src.device_id is not None and last is not None and clock - last < AUDIT_WINDOW_SECONDS:
+                continue
             audit.record(
                 session,
                 action="monitoring.readings_write",
                 resource_type="Observation",
-                patient_id=patient_id,
+                patient_id=src.patient_id,
                 resource_id=src.device_id,
-                details={"source": src.key, "stored": stored, "duplicates": duplicates},
+                details={
+                    "source": src.key,
+                    "stored": stored,
+                    "duplicates": duplicates,
+                    "window_seconds": AUDIT_WINDOW_SECONDS if src.device_id is not None else 0,
+                },
                 actor_id=src.actor_id,
                 actor_username=src.actor_name[:150],
             )
+            audited.append(key)
+        return audited
 
     async def _touch_devices(self, session: AsyncSession, jobs: list[_Job]) -> None:
         clock = time.monotonic()
@@ -504,6 +543,20 @@ class Pipeline:
         await session.execute(
             update(MonitoringDevice).where(MonitoringDevice.id.in_(due)).values(last_seen_at=utcnow())
         )
+
+
+_COLUMNS: dict[type[Any], list[str]] = {}
+
+
+async def _bulk_insert(session: AsyncSession, model: type[Any], rows: list[Any]) -> None:
+    """INSERT the (transient) objects in one statement and set their ids from RETURNING."""
+    columns = _COLUMNS.get(model)
+    if columns is None:
+        columns = _COLUMNS[model] = [c.key for c in model.__table__.columns if c.key != "id"]
+    values = [{c: getattr(row, c) for c in columns} for row in rows]
+    result = await session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), values)
+    for row, (row_id,) in zip(rows, result.all(), strict=True):
+        row.id = row_id
 
 
 def _kind(item: Item) -> Literal["reading", "ecg"]:
