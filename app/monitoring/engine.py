@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.kit.time import utcnow
-from app.monitoring import news2
+from app.monitoring import ids, news2
 from app.monitoring import vitals as v
 from app.monitoring.models import Alarm, MonitoringEvent, MonitoringProfile, Threshold, VitalReading
 from app.monitoring.parse import Reading
@@ -89,6 +89,7 @@ def add_event(
     session: AsyncSession, patient_id: uuid.UUID, kind: str, payload: dict[str, Any]
 ) -> MonitoringEvent:
     event = MonitoringEvent(
+        id=ids.next_id(),
         patient_id=patient_id,
         kind=kind,
         payload=json.dumps(payload, separators=(",", ":"), allow_nan=False),

@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from app.context import RequestContext, set_context
 from app.db import Database
 from app.errors import Unauthorized
 from app.kit.time import utcnow
+from app.monitoring import ids
 from app.monitoring.engine import Engine
 from app.monitoring.models import EcgChunk, MonitoringDevice, MonitoringEvent, VitalReading, VitalRollup
 from app.monitoring.parse import Item, Reading, Waveform
@@ -79,7 +80,7 @@ class ItemResult:
 @dataclass
 class Stored:
     results: list[list[ItemResult]]
-    events: list[MonitoringEvent]
+    events: list[Any]  # MonitoringEvent rows (with id, patient_id, payload)
     waveforms: list[EcgChunk]
     audited: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
@@ -98,7 +99,7 @@ def _num(value: Decimal | None) -> float | int | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def reading_payload(row: VitalReading) -> dict[str, Any]:
+def reading_payload(row: Any) -> dict[str, Any]:
     return {
         "type": "reading",
         "patient_id": str(row.patient_id),
@@ -134,7 +135,7 @@ def ecg_payload(row: EcgChunk) -> dict[str, Any]:
     }
 
 
-def event_message(event: MonitoringEvent) -> dict[str, Any]:
+def event_message(event: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(event.payload)
     data["id"] = event.id
     return data
@@ -224,7 +225,7 @@ class Pipeline:
         self._queue.put_nowait(_Job(source, items, future))
         return await asyncio.shield(future)
 
-    def publish_events(self, events: Sequence[MonitoringEvent]) -> None:
+    def publish_events(self, events: Sequence[Any]) -> None:
         for event in events:
             self.publisher.put(patient_channel(event.patient_id), event_message(event))
 
@@ -302,7 +303,7 @@ class Pipeline:
     async def _store(self, session: AsyncSession, jobs: list[_Job]) -> Stored:
         existing = await self._existing(session, jobs)
         results: dict[int, list[ItemResult]] = {}
-        readings: list[tuple[_Job, Reading, VitalReading]] = []
+        readings: list[tuple[_Job, Reading, Any]] = []
         waveforms: list[tuple[_Job, EcgChunk]] = []
         pending: list[tuple[int, int, Any]] = []  # (job index, item index, row)
         seen: set[tuple[str, str]] = set(existing)
@@ -319,7 +320,8 @@ class Pipeline:
                     continue
                 seen.add(key)
                 if isinstance(item, Reading):
-                    row: Any = VitalReading(
+                    row: Any = _Row(
+                        id=None,
                         patient_id=src.patient_id,
                         device_id=src.device_id,
                         source=src.key,
@@ -353,8 +355,8 @@ class Pipeline:
                     waveforms.append((job, row))
                 pending.append((j, i, row))
                 results[j].append(ItemResult(item.identifier, "stored", None, _kind(item)))
-        # Core bulk inserts (one statement per table, ids back in order): at a thousand devices
-        # the ORM's per-object bookkeeping was the writer's largest cost.
+        # Core bulk inserts of plain rows (one executemany per table, ids made here): at a
+        # thousand devices the ORM's per-object bookkeeping was the writer's largest cost.
         for model, rows in (
             (VitalReading, [r for _, _, r in readings]),
             (EcgChunk, [c for _, c in waveforms]),
@@ -365,8 +367,9 @@ class Pipeline:
             old = results[j][i]
             results[j][i] = ItemResult(old.identifier, old.status, row.id, old.kind)
         await self._rollups(session, [(r, row) for _, r, row in readings])
-        events: list[MonitoringEvent] = [
-            MonitoringEvent(
+        events: list[Any] = [
+            _Row(
+                id=None,
                 patient_id=row.patient_id,
                 kind="reading",
                 payload=json.dumps(reading_payload(row), separators=(",", ":"), allow_nan=False),
@@ -426,20 +429,18 @@ class Pipeline:
             }
             if not wanted:
                 continue
-            sources = sorted({s for s, _ in wanted})
-            identifiers = sorted({i for _, i in wanted})
-            for start in range(0, len(identifiers), 900):
+            keys = sorted(wanted)
+            for start in range(0, len(keys), 500):
                 rows = await session.execute(
                     select(model.source, model.identifier, model.id).where(
-                        model.source.in_(sources), model.identifier.in_(identifiers[start : start + 900])
+                        tuple_(model.source, model.identifier).in_(keys[start : start + 500])
                     )
                 )
                 for source, identifier, row_id in rows:
-                    if (source, identifier) in wanted:
-                        found[(source, identifier)] = row_id
+                    found[(source, identifier)] = row_id
         return found
 
-    async def _rollups(self, session: AsyncSession, rows: list[tuple[Reading, VitalReading]]) -> None:
+    async def _rollups(self, session: AsyncSession, rows: list[tuple[Reading, Any]]) -> None:
         acc: dict[tuple[uuid.UUID, str, datetime], list[Decimal]] = defaultdict(list)
         for reading, row in rows:
             if reading.quality != "valid" or reading.value is None:
@@ -545,18 +546,24 @@ class Pipeline:
         )
 
 
+class _Row:
+    """A row to INSERT as plain attributes (no ORM instrumentation to pay for)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
 _COLUMNS: dict[type[Any], list[str]] = {}
 
 
 async def _bulk_insert(session: AsyncSession, model: type[Any], rows: list[Any]) -> None:
-    """INSERT the (transient) objects in one statement and set their ids from RETURNING."""
+    """INSERT the (transient) objects in one executemany, with ids made here (``ids``)."""
     columns = _COLUMNS.get(model)
     if columns is None:
-        columns = _COLUMNS[model] = [c.key for c in model.__table__.columns if c.key != "id"]
-    values = [{c: getattr(row, c) for c in columns} for row in rows]
-    result = await session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), values)
-    for row, (row_id,) in zip(rows, result.all(), strict=True):
+        columns = _COLUMNS[model] = [c.key for c in model.__table__.columns]
+    for row, row_id in zip(rows, ids.next_ids(len(rows)), strict=True):
         row.id = row_id
+    await session.execute(insert(model), [{c: getattr(row, c) for c in columns} for row in rows])
 
 
 def _kind(item: Item) -> Literal["reading", "ecg"]:
