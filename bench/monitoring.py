@@ -264,7 +264,16 @@ async def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         await asyncio.gather(*(device(pid, tok, i / len(fleet)) for i, (pid, _, tok) in enumerate(fleet)))
         elapsed = time.monotonic() - t0
-        await asyncio.sleep(2)
+        # Let the dashboards drain what is still on its way (bounded): lag is measured as
+        # latency, only what never arrives counts as lost.
+        quiet, previous = 0, -1
+        for _ in range(120):
+            await asyncio.sleep(0.5)
+            now_seen = sum(len(v) for v in seen.values())
+            quiet = quiet + 1 if now_seen == previous else 0
+            previous = now_seen
+            if quiet >= 4:
+                break
         for task in dashboards:
             task.cancel()
         total_acked = sum(len(v) for v in acked.values())

@@ -104,7 +104,12 @@ async def test_device_writes_observations_and_bundles_for_its_patient(
         # A device's stream is audited once per window (the first write), not per message.
         assert len(writes) == 1
         first = __import__("json").loads(writes[0].details)
-        assert first == {"source": f"device:{device['id']}", "stored": 1, "duplicates": 0, "window_seconds": 60.0}
+        assert first == {
+            "source": f"device:{device['id']}",
+            "stored": 1,
+            "duplicates": 0,
+            "window_seconds": 60.0,
+        }
         assert writes[0].actor_username == "device:Bedside monitor"
         assert reads
 
