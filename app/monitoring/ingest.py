@@ -79,11 +79,14 @@ def pipeline_of(state: State) -> Pipeline:
     return pipeline
 
 
-async def ingest_message(pipeline: Pipeline, device: DeviceAuth, body: Any) -> list[ItemResult]:
+async def ingest_message(
+    pipeline: Pipeline, device: DeviceAuth, body: Any, *, fresh: bool = False
+) -> list[ItemResult]:
     """Parse one device message (Observation or Bundle) and store it; raises ``MessageError``
-    (400) for bad input and ``Unauthorized`` for a revoked device."""
+    (400) for bad input and ``Unauthorized`` for a revoked device. ``fresh``: the steady
+    stream of a connection (see ``Pipeline.submit``)."""
     items = parse.parse_message(body, device.patient_id)
-    return await pipeline.submit(device.source(), items)
+    return await pipeline.submit(device.source(), items, fresh=fresh)
 
 
 def summary(results: list[ItemResult]) -> dict[str, Any]:

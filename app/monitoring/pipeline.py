@@ -91,6 +91,10 @@ class _Job:
     source: Source
     items: list[Item]
     future: asyncio.Future[list[ItemResult]]
+    # False for a device's steady stream (after the first messages of a connection, which may
+    # be resends): its batch skips the duplicate lookup, and the unique key catches the rare
+    # duplicate anyway (the batch is then retried with the lookup).
+    maybe_duplicate: bool = True
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -216,15 +220,16 @@ class Pipeline:
                 job.future.set_exception(ConnectionAbortedError("the server is shutting down"))
         await self.publisher.stop()
 
-    async def submit(self, source: Source, items: list[Item]) -> list[ItemResult]:
+    async def submit(self, source: Source, items: list[Item], *, fresh: bool = False) -> list[ItemResult]:
         """Store ``items`` (already parsed and checked for this source's patient); returns once
-        they are committed. Raises ``Unauthorized`` when the device has been revoked."""
+        they are committed. Raises ``Unauthorized`` when the device has been revoked.
+        ``fresh``: new readings in all likelihood (a stream's steady state, not a resend)."""
         if not items:
             return []
         if self._task is None:
             raise RuntimeError("the monitoring pipeline is not running")
         future: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(source, items, future))
+        self._queue.put_nowait(_Job(source, items, future, maybe_duplicate=not fresh))
         return await asyncio.shield(future)
 
     def publish_events(self, events: Sequence[Any]) -> None:
@@ -245,20 +250,25 @@ class Pipeline:
                 count += len(job.items)
             await self._write_jobs(jobs)
 
-    async def _write_jobs(self, jobs: list[_Job]) -> None:
+    async def _write_jobs(self, jobs: list[_Job], *, split: bool = True) -> None:
         live = [j for j in jobs if not j.future.done()]
         if not live:
             return
         try:
-            await self._write(live)
+            try:
+                await self._write(live, check=any(j.maybe_duplicate for j in live))
+                return
+            except IntegrityError:
+                # A duplicate the batch did not look for (or one another process inserted
+                # between the lookup and the insert): once more, with the lookup.
+                await self._write(live, check=True)
         except IntegrityError:
-            # A duplicate that arrived through another process between our check and insert:
-            # one job per transaction, each re-checked, so the others are not held up by it.
-            if len(live) == 1:
+            # Still racing: one job per transaction, so the others are not held up by it.
+            if len(live) == 1 or not split:
                 self._fail(live, "a duplicate raced this message; resend it")
                 return
             for job in live:
-                await self._write_jobs([job])
+                await self._write_jobs([job], split=False)
         except asyncio.CancelledError:
             self._fail(live, "the server is shutting down")
             raise
@@ -274,13 +284,13 @@ class Pipeline:
             if not job.future.done():
                 job.future.set_exception(ConnectionAbortedError(why))
 
-    async def _write(self, jobs: list[_Job]) -> None:
+    async def _write(self, jobs: list[_Job], *, check: bool = True) -> None:
         set_context(RequestContext(actor_username="monitoring-ingest", client_address="device"))
         async with self.database.sessionmaker() as session:
             jobs = await self._drop_revoked(session, jobs)
             if not jobs:
                 return
-            stored = await self._store(session, jobs)
+            stored = await self._store(session, jobs, check=check)
             await session.commit()
         self.batches += 1
         self.after_commit(stored)
@@ -302,8 +312,8 @@ class Pipeline:
         for chunk in stored.waveforms:
             self.publisher.put(ecg_channel(chunk.patient_id), ecg_payload(chunk))
 
-    async def _store(self, session: AsyncSession, jobs: list[_Job]) -> Stored:
-        existing = await self._existing(session, jobs)
+    async def _store(self, session: AsyncSession, jobs: list[_Job], *, check: bool = True) -> Stored:
+        existing = await self._existing(session, jobs) if check else {}
         results: dict[int, list[ItemResult]] = {}
         readings: list[tuple[_Job, Reading, Any]] = []
         waveforms: list[tuple[_Job, EcgChunk]] = []
@@ -456,7 +466,7 @@ class Pipeline:
                 acc[(row.patient_id, reading.metric, minute)].append(reading.value)
         if not acc:
             return
-        values = [
+        values: list[dict[str, Any]] = [
             {
                 "patient_id": pid,
                 "series": series,
@@ -490,7 +500,7 @@ class Pipeline:
                 count=table.c.count + my.inserted.count,
             )
         # Sorted: concurrent writers then lock the rollup rows in one order (no deadlock).
-        values.sort(key=lambda r: (str(r["patient_id"]), r["series"], r["minute"]))
+        values.sort(key=lambda r: (r["patient_id"].bytes, r["series"], r["minute"]))
         await session.execute(stmt, values)
 
     def _audit(

@@ -48,6 +48,7 @@ CLOSE_TRY_AGAIN_LATER: Final = 1013
 CLOSE_GOING_AWAY: Final = 1001
 MAX_MESSAGE_BYTES: Final = 512 * 1024
 MAX_IN_FLIGHT: Final = 64
+RESEND_WINDOW: Final = 256
 DASHBOARD_QUEUE: Final = 2000
 SEND_TIMEOUT_SECONDS: Final = 10.0
 POLL_SECONDS: Final = 1.0
@@ -115,7 +116,11 @@ async def devices_ws(websocket: WebSocket) -> None:
                     if isinstance(body, dict) and body.get("type") == "ping":
                         future.set_result("pong")
                     else:
-                        future = asyncio.ensure_future(ingest.ingest_message(pipeline, device, body))
+                        # The first messages of a connection may be resends of what was not
+                        # acknowledged before; later ones are the live stream.
+                        future = asyncio.ensure_future(
+                            ingest.ingest_message(pipeline, device, body, fresh=seq > RESEND_WINDOW)
+                        )
             await outstanding.put((seq, _ref(body), future))
     except WebSocketDisconnect:
         pass

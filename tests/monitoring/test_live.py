@@ -156,3 +156,28 @@ async def test_a_slow_dashboard_is_told_and_dropped_without_stalling_ingestion(
             frames = await recv_until(dash, lambda f: f["type"] == "overflow")
             assert frames[-1]["last_id"] >= 0
         assert await _stored(live, pid) == 40
+
+
+async def test_a_resend_in_the_steady_stream_is_caught_by_the_unique_key(
+    monitoring_database_url: str, broker: Broker, monkeypatch
+):
+    """Past a connection's first messages the writer skips the duplicate lookup; a duplicate
+    there must still be answered as one, not stored twice, and not fail its batch-mates."""
+    from app.monitoring import ws as ws_module
+
+    monkeypatch.setattr(ws_module, "RESEND_WINDOW", 0)  # every message counts as the steady stream
+    async with serve(monitoring_database_url, broker) as live:
+        nurse, _ = await live.staff("nurse")
+        pid = await live.patient(nurse)
+        token = (await live.device(nurse, pid))["token"]
+        async with live.ws("/ws/devices", token) as ws:
+            await ws.recv()
+            for i in range(5):
+                await ws.send(json.dumps(vital("8867-4", 70 + i, "/min", ago(seconds=10 - i), f"s-{i}")))
+            await recv_until(ws, lambda f: f.get("seq") == 5)
+            for i in (2, 5, 3, 6):  # two resends among new ones
+                await ws.send(json.dumps(vital("8867-4", 70 + i, "/min", ago(seconds=10 - i), f"s-{i}")))
+            acks = await recv_until(ws, lambda f: f.get("seq") == 9)
+            by_ref = {a["ref"]: (a["stored"], a["duplicates"]) for a in acks if a["seq"] > 5}
+            assert by_ref == {"s-2": (0, 1), "s-5": (1, 0), "s-3": (0, 1), "s-6": (1, 0)}
+        assert await _stored(live, pid) == 7
