@@ -49,6 +49,7 @@ PUBLISH_QUEUE_MAX = 200_000
 PUBLISH_BACKOFF_SECONDS = 1.0
 PUBLISH_BATCH = 1000
 AUDIT_WINDOW_SECONDS = 60.0
+DEVICE_CHECK_SECONDS = 5.0
 
 
 def patient_channel(patient_id: uuid.UUID | str) -> str:
@@ -202,6 +203,8 @@ class Pipeline:
         self._task: asyncio.Task[None] | None = None
         self._last_seen: dict[uuid.UUID, float] = {}
         self._audited: dict[tuple[str, uuid.UUID], float] = {}
+        self._checked: dict[uuid.UUID, float] = {}  # device -> when it was last found not revoked
+        self._revoked: set[uuid.UUID] = set()  # revoked through this process
         self.batches = 0
 
     def start(self) -> None:
@@ -409,20 +412,38 @@ class Pipeline:
             audited=audited,
         )
 
+    def revoked(self, device_id: uuid.UUID) -> None:
+        """A device of this process was revoked: refuse its next message at once."""
+        self._checked.pop(device_id, None)
+        self._revoked.add(device_id)
+
     async def _drop_revoked(self, session: AsyncSession, jobs: list[_Job]) -> list[_Job]:
-        device_ids = {j.source.device_id for j in jobs if j.source.device_id is not None}
-        if not device_ids:
-            return jobs
-        valid = set(
-            await session.scalars(
-                select(MonitoringDevice.id).where(
-                    MonitoringDevice.id.in_(device_ids), MonitoringDevice.revoked_at.is_(None)
+        """Refuse revoked devices. A device found valid is trusted for ``DEVICE_CHECK_SECONDS``
+        (one lookup per device and period, not per batch); a revocation made in this process
+        takes effect at once (``revoked``), one made by another process within that period."""
+        clock = time.monotonic()
+        device_ids = {
+            j.source.device_id
+            for j in jobs
+            if j.source.device_id is not None
+            and clock - self._checked.get(j.source.device_id, -DEVICE_CHECK_SECONDS) >= DEVICE_CHECK_SECONDS
+        }
+        if device_ids:
+            valid = set(
+                await session.scalars(
+                    select(MonitoringDevice.id).where(
+                        MonitoringDevice.id.in_(device_ids), MonitoringDevice.revoked_at.is_(None)
+                    )
                 )
             )
-        )
+            for device_id in valid:
+                self._checked[device_id] = clock
+            for device_id in device_ids - valid:
+                self._checked.pop(device_id, None)
         kept = []
         for job in jobs:
-            if job.source.device_id is not None and job.source.device_id not in valid:
+            sender = job.source.device_id
+            if sender is not None and (sender not in self._checked or sender in self._revoked):
                 job.future.set_exception(
                     Unauthorized("This device token has been revoked", code="device_revoked")
                 )
@@ -500,7 +521,7 @@ class Pipeline:
                 count=table.c.count + my.inserted.count,
             )
         # Sorted: concurrent writers then lock the rollup rows in one order (no deadlock).
-        values.sort(key=lambda r: (r["patient_id"].bytes, r["series"], r["minute"]))
+        values.sort(key=lambda r: (r["patient_id"].int, r["series"], r["minute"]))
         await session.execute(stmt, values)
 
     def _audit(

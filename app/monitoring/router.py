@@ -52,9 +52,12 @@ async def list_devices(
 
 
 @router.post("/devices/{device_id}/revoke", summary="Revoke a device's token (it can write nothing more)")
-async def revoke_device(device_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> s.DeviceRead:
+async def revoke_device(
+    device_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, pipeline: PipelineDep
+) -> s.DeviceRead:
     device = await service.revoke_device(session, principal, device_id)
     ingest.forget_device(device.id)
+    pipeline.revoked(device.id)
     return s.DeviceRead.model_validate(device)
 
 
