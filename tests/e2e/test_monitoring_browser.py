@@ -52,25 +52,24 @@ async def test_wall_shows_a_live_reading_and_acknowledges_an_alarm(page: Page, l
             ).status_code
             == 200
         )
-        device = http.post(
-            f"/api/monitoring/patients/{pid}/devices", json={"label": "E2E monitor"}, headers=nurse
-        ).json()
-        assert (
-            http.put(
-                f"/api/monitoring/patients/{pid}/thresholds",
-                json={"thresholds": [{"series": "hr", "high": 110}]},
-                headers=nurse,
-            ).status_code
-            == 200
-        )
-        device_headers = {
-            "Authorization": f"Bearer {device['token']}",
-            "Content-Type": "application/fhir+json",
-        }
 
+        # The nurse registers the device and sets the limit on the patient's monitor page.
         await sign_in(page, "nurse")
         nav = page.get_by_role("navigation", name="Main")
-        await nav.get_by_role("link", name="Monitoring").click()
+        await expect(nav).to_be_visible()
+        await page.goto(f"/monitoring/patients/{pid}")
+        await page.get_by_label("Label").fill("E2E monitor")
+        await page.get_by_role("button", name="Register device").click()
+        device_token = (await page.get_by_test_id("device-token").inner_text()).strip()
+        assert device_token.startswith("hhd_")
+        await page.get_by_label("Heart rate (/min) high").fill("110")
+        await page.get_by_role("button", name="Save thresholds").click()
+        await expect(page.get_by_role("status")).to_have_text("Thresholds saved.")
+        limits = http.get(f"/api/monitoring/patients/{pid}/thresholds", headers=nurse).json()
+        assert [(t["series"], t["high"]) for t in limits] == [("hr", "110.000")]
+        device_headers = {"Authorization": f"Bearer {device_token}", "Content-Type": "application/fhir+json"}
+
+        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Monitoring").click()
         tile = page.locator(f'[data-testid="wall-tile"][data-patient="{pid}"]')
         await expect(tile).to_be_visible()
         await expect(page.get_by_test_id("feed-status")).to_have_text("Live")

@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from "react";
-import { useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { unwrap } from "../api/client";
 import { useAuth } from "../auth/AuthContext";
 import { Icon } from "../components/Icon";
 import { openFeed, SERIES_LABEL, type FeedEvent, type FeedStatus } from "./feed";
+import { MonitorSetup } from "./MonitorSetup";
 import "./monitoring.css";
 
 const SERIES = ["hr", "spo2", "rr", "sbp", "temp"] as const;
@@ -74,6 +75,9 @@ export function PatientMonitorPage() {
         </span>
         <div className="page-header-text">
           <h1 id="pm-title">Patient monitor</h1>
+          <p>
+            <Link to={`/patients/${id}`}>Open the chart</Link>
+          </p>
           <p className="lead">
             Live ECG and vital-sign history. <span className={`feed-status feed-${status}`}>{status}</span>
           </p>
@@ -97,6 +101,7 @@ export function PatientMonitorPage() {
           <HistoryChart key={s} patientId={id} series={s} hours={hours} />
         ))}
       </div>
+      <MonitorSetup patientId={id} />
     </section>
   );
 }
