@@ -142,7 +142,9 @@ def ecg_payload(row: EcgChunk) -> dict[str, Any]:
 
 
 def event_message(event: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(event.payload)
+    # A row this process just wrote keeps its payload as a dict (no JSON round trip).
+    known: dict[str, Any] | None = getattr(event, "message", None)
+    data: dict[str, Any] = dict(known) if known is not None else json.loads(event.payload)
     data["id"] = event.id
     return data
 
@@ -233,7 +235,7 @@ class Pipeline:
             raise RuntimeError("the monitoring pipeline is not running")
         future: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(source, items, future, maybe_duplicate=not fresh))
-        return await asyncio.shield(future)
+        return await future
 
     def publish_events(self, events: Sequence[Any]) -> None:
         for event in events:
@@ -382,16 +384,19 @@ class Pipeline:
             old = results[j][i]
             results[j][i] = ItemResult(old.identifier, old.status, row.id, old.kind)
         await self._rollups(session, [(r, row) for _, r, row in readings])
-        events: list[Any] = [
-            _Row(
-                id=None,
-                patient_id=row.patient_id,
-                kind="reading",
-                payload=json.dumps(reading_payload(row), separators=(",", ":"), allow_nan=False),
-                created_at=now,
+        events: list[Any] = []
+        for _, _, row in readings:
+            message = reading_payload(row)
+            events.append(
+                _Row(
+                    id=None,
+                    patient_id=row.patient_id,
+                    kind="reading",
+                    payload=json.dumps(message, separators=(",", ":"), allow_nan=False),
+                    created_at=now,
+                    message=message,
+                )
             )
-            for _, _, row in readings
-        ]
         if events:
             await _bulk_insert(session, MonitoringEvent, events)
         by_patient: dict[uuid.UUID, list[tuple[Reading, uuid.UUID | None]]] = defaultdict(list)
@@ -444,9 +449,10 @@ class Pipeline:
         for job in jobs:
             sender = job.source.device_id
             if sender is not None and (sender not in self._checked or sender in self._revoked):
-                job.future.set_exception(
-                    Unauthorized("This device token has been revoked", code="device_revoked")
-                )
+                if not job.future.done():
+                    job.future.set_exception(
+                        Unauthorized("This device token has been revoked", code="device_revoked")
+                    )
             else:
                 kept.append(job)
         return kept
