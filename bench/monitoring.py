@@ -189,6 +189,8 @@ async def run(args: argparse.Namespace) -> int:
         token = await _staff_token(db_url, env, api_port)
 
         latencies: list[float] = []
+        warmup_latencies: list[float] = []  # the first seconds: connections, first audit, caches
+        measure_from = time.time() + 2 + args.warmup
         seen: dict[str, set[str]] = {}
         acked: dict[str, set[str]] = {}
         by_ward: dict[str, list[str]] = {}
@@ -208,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
                     if frame["type"] == "reading":
                         r = frame["reading"]
                         at = datetime.fromisoformat(r["effective_at"]).timestamp()
-                        latencies.append(time.time() - at)
+                        (latencies if at >= measure_from else warmup_latencies).append(time.time() - at)
                         seen.setdefault(frame["patient_id"], set()).add(r["effective_at"])
                     elif frame["type"] == "overflow":
                         print(f"dashboard {ward} overflowed", file=sys.stderr)
@@ -287,7 +289,11 @@ async def run(args: argparse.Namespace) -> int:
             f"devices {args.devices} x {args.seconds} s at 1 Hz, {len(by_ward)} dashboards, {elapsed:.1f} s"
         )
         print(f"sent {sent}, acknowledged {total_acked}, lost {lost} (acknowledged, never on a dashboard)")
-        print(f"device->dashboard  p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms")
+        w99 = _pct(warmup_latencies, 0.99)
+        print(
+            f"device->dashboard  p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms"
+            f"   (first {args.warmup} s, not counted: p99 {w99 * 1000:.0f} ms)"
+        )
         print(f"raw Redis floor    p50 {f50 * 1000:8.2f} ms   p99 {f99 * 1000:8.2f} ms")
         p50_ratio = p50 / f50 if f50 else float("nan")
         print(f"ratio p99/floor p99: {ratio:.1f}x (goal <= 3x); p50 ratio {p50_ratio:.1f}x")
@@ -302,6 +308,7 @@ async def run(args: argparse.Namespace) -> int:
             "p99_ms": round(p99 * 1000, 3),
             "floor_p50_ms": round(f50 * 1000, 3),
             "floor_p99_ms": round(f99 * 1000, 3),
+            "warmup_p99_ms": round(w99 * 1000, 3),
         }
         return finish(
             "monitoring", summary, {"devices": args.devices, "seconds": args.seconds}, save=not args.no_save
@@ -353,6 +360,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--dashboards", type=int, default=10)
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="seconds not counted in the latency percentiles"
+    )
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     print_machine("monitoring: devices -> dashboards against raw Redis pub/sub")
