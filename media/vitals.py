@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from app.deps import oauth2_scheme
 from app.errors import AppError, BadRequest, Unauthorized
 from app.monitoring import ingest
 
@@ -67,8 +68,10 @@ def peers_of(request: Request) -> VitalsPeers:
 
 
 @router.post("/offer", summary="WebRTC offer/answer for a device's 'vitals' data channel (device token)")
-async def offer(request: Request, body: Offer) -> Answer:
-    token = ingest.bearer_token(request.headers.get("authorization"))
+async def offer(
+    request: Request, body: Offer, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Answer:
+    # The bearer scheme (declared for the clients) carries a device token here, not a user's.
     if not ingest.is_device_token(token):
         raise Unauthorized("A device token is required", code="invalid_token")
     assert token is not None

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.deps import PrincipalDep, SessionDep
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.fhir import search as fs
 from app.fhir.mappers import base as b
 from app.fhir.outcome import FHIRResponse, FHIRRoute
@@ -244,7 +244,7 @@ async def search_readings(
             exclude_chart=True,
             **wanted,
         )
-    except (NotFound, monitoring.Forbidden):
+    except (NotFound, Forbidden):
         return [], 0
     return [reading_to_fhir(r) for r in rows], total
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -30,7 +30,7 @@ from app.kit.time import utcnow
 from app.monitoring import news2
 from app.monitoring import schemas as s
 from app.monitoring import vitals as v
-from app.monitoring.engine import Engine, PatientState, add_event, alarm_payload, profile_of
+from app.monitoring.engine import Engine, PatientState, add_event, alarm_payload
 from app.monitoring.models import (
     Alarm,
     EcgChunk,
@@ -928,8 +928,4 @@ async def prune(session: AsyncSession, settings: Settings, now: datetime | None 
     return done
 
 
-def profile_snapshot(row: MonitoringProfile) -> Any:
-    return profile_of(row)
-
-
-__all__ = ["TOKEN_PREFIX", "Forbidden", "Perm", "VitalReading", "audit", "patients", "update"]
+__all__ = ["TOKEN_PREFIX", "VitalReading"]

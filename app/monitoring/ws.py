@@ -30,6 +30,7 @@ from typing import Any, Final
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.audit import service as audit
 from app.auth.permissions import Perm
 from app.broker import Broker, BrokerError, SlowConsumerError, cancel_and_wait
 from app.config import Settings
@@ -39,6 +40,7 @@ from app.errors import AppError, Unauthorized
 from app.monitoring import ingest
 from app.monitoring import service as svc
 from app.monitoring.pipeline import Pipeline, ecg_channel, patient_channel
+from app.patients import service as patients
 
 log = logging.getLogger("app.monitoring")
 
@@ -282,10 +284,10 @@ class _Dashboard:
         async with self.database.sessionmaker() as session:
             if isinstance(ward, str) and ward:
                 ids = list(dict.fromkeys([*ids, *await svc.ward_patients(session, ward)]))[:MAX_PATIENTS]
-            known = await svc.patients.contact_summaries(session, ids)
+            known = await patients.contact_summaries(session, ids)
             ids = [p for p in ids if p in known]
             for pid in ids:
-                svc.audit.record(
+                audit.record(
                     session,
                     action="monitoring.live_subscribe",
                     resource_type="Patient",
