@@ -30,3 +30,8 @@ def next_ids(count: int) -> range:
 
 def next_id() -> int:
     return next_ids(1)[0]
+
+
+def back(event_id: int, seconds: float) -> int:
+    """The id made ``seconds`` before ``event_id`` was (0 at the least)."""
+    return max(0, event_id - (int(seconds * 1000) << _SEQ_BITS))

@@ -11,7 +11,9 @@ Up to ``MAX_IN_FLIGHT`` messages may be outstanding; beyond that the socket stop
 ``/ws/monitoring?token=<access token>`` (monitoring:read): send
 ``{"type":"subscribe","patients":[...]|"ward":"...","since":<last id seen>,"ecg":false}``;
 the server answers ``subscribed``, replays every feed event after ``since`` from the database
-(``replayed`` marks the end), then relays live events (``reading``, ``alarm``, ``news2``; ``ecg``
+(and those of the few seconds before it, since ids are made before their commit: a client that
+reconnects may get again an event it has; dedupe by ``id``; ``replayed`` marks the end), then
+relays live events (``reading``, ``alarm``, ``news2``; ``ecg``
 if asked, live only). Every feed event carries its ``id``; keep the last one for the next
 reconnect. A dashboard that cannot keep up gets ``{"type":"overflow","last_id":n}`` and close
 1013 (reconnect with ``since``). When the broker fails the server says ``degraded`` and serves the
@@ -25,6 +27,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import deque
 from typing import Any, Final
 
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -37,6 +40,7 @@ from app.config import Settings
 from app.context import RequestContext, set_context
 from app.db import Database
 from app.errors import AppError, Unauthorized
+from app.monitoring import ids as feed_ids
 from app.monitoring import ingest
 from app.monitoring import service as svc
 from app.monitoring.pipeline import Pipeline, ecg_channel, patient_channel
@@ -54,7 +58,28 @@ RESEND_WINDOW: Final = MAX_IN_FLIGHT  # what can have been in flight when the la
 DASHBOARD_QUEUE: Final = 2000
 SEND_TIMEOUT_SECONDS: Final = 10.0
 POLL_SECONDS: Final = 1.0
+# Feed ids are made before their transaction commits: replay reaches this far back.
+REPLAY_GRACE_SECONDS: Final = 5.0
 MAX_PATIENTS: Final = 500
+
+
+class _Sent:
+    """The ids a connection sent lately (bounded): replay and live overlap, and ids arrive out
+    of order by up to the replay grace."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._limit = limit
+
+    def seen(self, event_id: int) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: int) -> None:
+        self._ids.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self._limit:
+            self._ids.discard(self._order.popleft())
 
 
 def build_routes() -> list[BaseRoute]:
@@ -302,13 +327,21 @@ class _Dashboard:
         await self.send({"type": "subscribed", "patients": [str(p) for p in ids], "since": start})
         self._relay = asyncio.create_task(self._run_relay(ids, start, bool(message.get("ecg"))))
 
-    async def _replay(self, ids: list[uuid.UUID], last: int) -> int:
+    async def _replay(self, ids: list[uuid.UUID], last: int, sent: _Sent) -> int:
+        """Send what the database has after ``last``, and what was committed in the few seconds
+        before it but after it was made (a request's alarm change can commit after the writer's
+        later batch): ids that this connection already sent are skipped."""
+        cursor = feed_ids.back(last, REPLAY_GRACE_SECONDS)
         while True:
             async with self.database.sessionmaker() as session:
-                events = await svc.events_since(session, ids, last)
+                events = await svc.events_since(session, ids, cursor)
             for event in events:
+                cursor = event["id"]
+                if sent.seen(cursor):
+                    continue
                 await self.send(event)
-                last = event["id"]
+                sent.add(cursor)
+                last = max(last, cursor)
             if len(events) < svc.REPLAY_LIMIT:
                 return last
 
@@ -332,12 +365,13 @@ class _Dashboard:
         channels = [patient_channel(p) for p in ids] + ([ecg_channel(p) for p in ids] if ecg else [])
         degraded = False
         first = True
+        sent = _Sent()
         while True:
             try:
                 async with self.broker.subscribe(*channels, max_queue=DASHBOARD_QUEUE) as sub:
                     # Subscribed first, then replayed: nothing committed in between is missed;
                     # live events already replayed are skipped by id.
-                    last = await self._replay(ids, last)
+                    last = await self._replay(ids, last, sent)
                     if first:
                         await self.send({"type": "replayed", "last_id": last})
                         first = False
@@ -347,9 +381,12 @@ class _Dashboard:
                     async for message in sub:
                         event_id = message.data.get("id")
                         if isinstance(event_id, int):
-                            if event_id <= last:
+                            # Not "<= last": ids are made before their commit, so one can
+                            # arrive after a higher one (see _replay); skip only what was sent.
+                            if sent.seen(event_id):
                                 continue
-                            last = event_id
+                            sent.add(event_id)
+                            last = max(last, event_id)
                         await self.send(message.data)
                 await self.websocket.close(CLOSE_GOING_AWAY, "server shutting down")
                 return
@@ -374,7 +411,7 @@ class _Dashboard:
                         }
                     )
                     degraded = True
-                last = await self._replay(ids, last)
+                last = await self._replay(ids, last, sent)
                 if first:
                     await self.send({"type": "replayed", "last_id": last})
                     first = False

@@ -56,6 +56,9 @@ export function openFeed(
   options: { ecg?: boolean } = {},
 ): () => void {
   let last = since;
+  // A reconnect's replay reaches a few seconds behind `since`: events come again, skip by id.
+  const seen = new Set<number>();
+  const order: number[] = [];
   let socket: WebSocket | null = null;
   let stopped = false;
   let retry = 0;
@@ -78,7 +81,13 @@ export function openFeed(
     };
     socket.onmessage = (message) => {
       const frame = JSON.parse(String(message.data));
-      if (typeof frame.id === "number") last = Math.max(last, frame.id);
+      if (typeof frame.id === "number") {
+        if (seen.has(frame.id)) return;
+        seen.add(frame.id);
+        order.push(frame.id);
+        if (order.length > 20000) seen.delete(order.shift()!);
+        last = Math.max(last, frame.id);
+      }
       if (frame.type === "replayed" || frame.type === "live") {
         retry = 0;
         onStatus("live");
