@@ -70,7 +70,7 @@ test-services: $(STAMP) ## The API and service suites against MariaDB and Redis
 	HOSPITAL_TEST_DATABASE_URL=$(SERVICES_DB) HOSPITAL_TEST_REDIS_URL=$(SERVICES_REDIS) \
 	  $(BIN)/pytest -q -m "not browser"
 
-bench: $(STAMP) ## Benchmarks (auth, import, search, chart, booking) as ratios measured in one run
+bench: $(STAMP) ## Benchmarks (auth, import, search, chart, booking, telehealth, monitoring) as ratios measured in one run
 	$(BIN)/python -m bench
 
 openapi: $(STAMP) $(WEB_STAMP) ## Regenerate frontend/openapi.json and the typed client

@@ -21,6 +21,8 @@ audit_cli = typer.Typer(help="The audit log", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 notifications_cli = typer.Typer(help="The notification outbox", no_args_is_help=True)
 cli.add_typer(notifications_cli, name="notifications")
+monitoring_cli = typer.Typer(help="Remote monitoring", no_args_is_help=True)
+cli.add_typer(monitoring_cli, name="monitoring")
 
 T = TypeVar("T")
 
@@ -356,6 +358,115 @@ def import_fhir(
         typer.echo(line)
     if report.problems:
         raise typer.Exit(1)
+
+
+@cli.command("simulate-device")
+def simulate_device(
+    patient: Annotated[str, typer.Option(help="The patient's id")],
+    record: Annotated[
+        Path | None, typer.Option(help="A WFDB record (path without extension): ICU numerics or ECG")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(help="Playback speed: 1 is real time, 60 a minute per second")
+    ] = 1.0,
+    count: Annotated[int, typer.Option(help="Run N synthetic devices (1 Hz) instead of a record")] = 0,
+    url: Annotated[str, typer.Option(help="The API's base URL")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="HOSPITAL_DEVICE_TOKEN", help="A device token (default: register one)"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Send at most this many samples/seconds")] = None,
+) -> None:
+    """Stream a PhysioNet record (or synthetic vitals) through the device WebSocket."""
+    import uuid
+
+    from app.monitoring import simulator
+
+    if (record is None) == (count == 0):
+        typer.echo("error: give --record PATH or --count N", err=True)
+        raise typer.Exit(2)
+    if speed <= 0:
+        typer.echo("error: --speed must be positive", err=True)
+        raise typer.Exit(2)
+    try:
+        patient_id = uuid.UUID(patient)
+    except ValueError:
+        typer.echo(f"error: {patient!r} is not a patient id", err=True)
+        raise typer.Exit(2) from None
+    devices = max(count, 1)
+    tokens = (
+        [token] * devices
+        if token
+        else _run(lambda s: _with_session(s, _register_sim_devices(patient_id, devices)))
+    )
+    if not token:
+        typer.echo(f"registered {devices} simulated device(s) for patient {patient_id}", err=True)
+
+    async def run() -> list[simulator.Stats]:
+        start = simulator.now()
+        if record is not None:
+            messages = simulator.record_messages(record, start, speed, limit=limit)
+            return [await simulator.stream(url, tokens[0], messages)]
+        return list(
+            await asyncio.gather(
+                *(
+                    simulator.stream(url, t, simulator.synthetic_messages(i, start, limit))
+                    for i, t in enumerate(tokens)
+                )
+            )
+        )
+
+    results = asyncio.run(run())
+    total = simulator.Stats()
+    for r in results:
+        total.sent += r.sent
+        total.acknowledged += r.acknowledged
+        total.stored += r.stored
+        total.duplicates += r.duplicates
+        total.reconnects += r.reconnects
+        total.errors += r.errors
+    typer.echo(
+        json.dumps(
+            {
+                "sent": total.sent,
+                "acknowledged": total.acknowledged,
+                "stored": total.stored,
+                "duplicates": total.duplicates,
+                "reconnects": total.reconnects,
+                "errors": total.errors[:20],
+            }
+        )
+    )
+    if total.errors:
+        raise typer.Exit(1)
+
+
+def _register_sim_devices(patient_id: Any, devices: int) -> Callable[[AsyncSession], Awaitable[list[str]]]:
+    async def work(session: AsyncSession) -> list[str]:
+        from app.monitoring import schemas, service
+
+        out = []
+        for i in range(devices):
+            label = "Simulator" if devices == 1 else f"Simulator {i + 1}"
+            registered = await service.register_device_unattended(
+                session, patient_id, schemas.DeviceCreate(label=label, kind="simulator"), "cli"
+            )
+            out.append(registered.token)
+        return out
+
+    return work
+
+
+@monitoring_cli.command("prune")
+def monitoring_prune() -> None:
+    """Delete raw readings, ECG and feed events past their retention (HOSPITAL_MONITORING_*)."""
+
+    async def work(session: AsyncSession) -> dict[str, int]:
+        from app.monitoring import service
+
+        return await service.prune(session, get_settings())
+
+    typer.echo(json.dumps(_run(lambda s: _with_session(s, work))))
 
 
 @cli.command()

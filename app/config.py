@@ -76,6 +76,23 @@ class Settings(BaseSettings):
     media_launcher: Literal["subprocess", "broker"] = "subprocess"
     # The signaling WebSocket as the recorder reaches it; unset: derived from the API's own address.
     media_signaling_url: str | None = None
+    # Remote monitoring. Raw numerics (one row per reading) are kept this many days; the
+    # per-minute min/max/mean rollups that long-range charts read are kept for good. Raw ECG
+    # (sampled data, the bulk of the volume) is kept this many hours.
+    monitoring_raw_retention_days: int = Field(default=30, ge=1, le=3650)
+    monitoring_ecg_retention_hours: int = Field(default=72, ge=1, le=24 * 365)
+    # The live-feed log that dashboards replay from after a reconnect.
+    monitoring_event_retention_hours: int = Field(default=48, ge=1, le=24 * 90)
+    # An alarm not acknowledged within this many minutes is escalated to the next role in
+    # monitoring_escalation_roles (the first role is notified when it is raised).
+    monitoring_escalation_minutes: int = Field(default=5, ge=1, le=240)
+    monitoring_escalation_roles: list[str] = ["nurse", "doctor"]
+    # NEWS2 uses each parameter's latest value no older than this.
+    monitoring_news2_window_minutes: int = Field(default=240, ge=5, le=24 * 60)
+    # Ingestion: at most this many messages per database transaction.
+    monitoring_batch_max: int = Field(default=2000, ge=1, le=50_000)
+    # Run the escalation and retention sweeps inside the API process.
+    monitoring_worker: bool = True
 
     access_token_minutes: int = Field(default=15, ge=1, le=120)
     refresh_token_days: int = Field(default=14, ge=1, le=90)

@@ -24,17 +24,24 @@ from app.db import Database
 from app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from app.facilities.router import router as facilities_router
 from app.fhir.directory import router as fhir_directory_router
+from app.fhir.monitoring import router as fhir_monitoring_router
 from app.fhir.router import router as fhir_router
 from app.fhir.scheduling import router as fhir_scheduling_router
 from app.fhir.transaction import router as fhir_transaction_router
 from app.health import router as health_router
 from app.middleware import RequestContextMiddleware
+from app.monitoring.pipeline import Pipeline
+from app.monitoring.router import router as monitoring_router
+from app.monitoring.worker import MonitoringWorker
+from app.monitoring.ws import build_routes as monitoring_routes
 from app.notifications.router import router as notifications_router
 from app.notifications.worker import NotificationWorker
 from app.patients.router import router as patients_router
 from app.staff.router import router as staff_router
 from app.telehealth.launcher import Launcher
 from app.telehealth.router import router as telehealth_router
+from media.vitals import close_all as close_vitals_peers
+from media.vitals import router as vitals_router
 
 log = logging.getLogger("app")
 
@@ -67,10 +74,22 @@ def create_app(
         if settings.notifications_worker:
             app.state.offer_sweeper = OfferSweeper(app.state.db, settings)
             app.state.offer_sweeper.start()
+        # Remote monitoring: the one ingestion pipeline (its writer and broker fan-out), and
+        # the alarm-escalation and retention sweeps.
+        app.state.monitoring = Pipeline(app.state.db, app.state.broker, settings)
+        app.state.monitoring.start()
+        app.state.monitoring_worker = None
+        if settings.monitoring_worker:
+            app.state.monitoring_worker = MonitoringWorker(app.state.db, settings, app.state.monitoring)
+            app.state.monitoring_worker.start()
         try:
             yield
         finally:
             await app.state.media_launcher.close()
+            await close_vitals_peers(app.state)
+            if app.state.monitoring_worker is not None:
+                await app.state.monitoring_worker.stop()
+            await app.state.monitoring.stop()
             if app.state.offer_sweeper is not None:
                 await app.state.offer_sweeper.stop()
             if app.state.notifications_worker is not None:
@@ -108,15 +127,19 @@ def create_app(
     app.include_router(fhir_directory_router)
     app.include_router(fhir_scheduling_router)
     app.include_router(fhir_transaction_router)
+    app.include_router(fhir_monitoring_router)
     app.include_router(staff_router)
     app.include_router(appointments_router)
     app.include_router(facilities_router)
     app.include_router(notifications_router)
     app.include_router(telehealth_router)
+    app.include_router(monitoring_router)
+    app.include_router(vitals_router)
 
     from signaling.main import build_routes
 
     app.router.routes.extend(build_routes())
+    app.router.routes.extend(monitoring_routes())
     _mount_web(app, settings.web_dist)
     return app
 

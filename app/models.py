@@ -7,6 +7,7 @@ from app.db import Base
 from app.facilities import models as facility_models
 from app.fhir import bookkeeping as fhir_models
 from app.kit import idempotency as idempotency_models
+from app.monitoring import models as monitoring_models
 from app.notifications import models as notification_models
 from app.patients import models as patient_models
 from app.staff import models as staff_models
@@ -20,6 +21,7 @@ __all__ = [
     "facility_models",
     "fhir_models",
     "idempotency_models",
+    "monitoring_models",
     "notification_models",
     "patient_models",
     "staff_models",

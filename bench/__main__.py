@@ -8,6 +8,7 @@
     python -m bench chart [options]   chart + first page of encounters, 5 vs 500 encounters
     python -m bench booking [options] booking throughput and a 200-way race for one slot vs plain inserts
     python -m bench telehealth [opts] join to first video frame vs direct aiortc; rooms per signaling process
+    python -m bench monitoring [...]  1,000 devices at 1 Hz -> dashboards, latency against raw Redis pub/sub
     python -m bench --rounds 11 ...   options without a name: the auth bench, as before
 
 `python -m bench NAME --help` lists a bench's options. See bench/README.md.
@@ -25,9 +26,17 @@ from typing import Any
 
 from bench.run import ROOT
 
-BENCHES = ("auth", "import", "search", "chart", "booking", "telehealth")
+BENCHES = ("auth", "import", "search", "chart", "booking", "telehealth", "monitoring")
 # Upper bounds for `all`: each bench also bounds itself; this only catches one that hangs.
-OUTER_TIMEOUT = {"auth": 600, "import": 700, "search": 1000, "chart": 700, "booking": 700, "telehealth": 1000}
+OUTER_TIMEOUT = {
+    "auth": 600,
+    "import": 700,
+    "search": 1000,
+    "chart": 700,
+    "booking": 700,
+    "telehealth": 1000,
+    "monitoring": 900,
+}
 
 
 def _entry(name: str) -> Callable[[list[str]], int]:
@@ -58,6 +67,10 @@ def _entry(name: str) -> Callable[[list[str]], int]:
         from bench import telehealth
 
         return telehealth.main
+    if name == "monitoring":
+        from bench import monitoring
+
+        return monitoring.main
     from bench import chart
 
     return chart.main

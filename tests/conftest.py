@@ -89,6 +89,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "web_dist": Path("/nonexistent-web-dist"),
         # Tests drive the notification dispatcher explicitly (tests/notifications).
         "notifications_worker": False,
+        # The monitoring sweeps (escalation, retention) are driven explicitly (tests/monitoring).
+        "monitoring_worker": False,
     }
     base.update(overrides)
     return Settings(**base)

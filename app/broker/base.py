@@ -27,7 +27,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
@@ -290,6 +290,12 @@ class Broker(ABC):
         Returns how many receivers took it: local subscriptions for the memory broker, subscribed
         broker connections (instances, not subscriptions) for Redis.
         """
+
+    async def publish_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Publish several messages in order (each as ``publish`` would); brokers that can
+        send them in one round trip (Redis: a pipeline) override this."""
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     def subscribe(self, *channels: str, max_queue: int = DEFAULT_MAX_QUEUE) -> Subscription:
         """A subscription to ``channels``; it becomes active when entered with ``async with``."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -272,6 +272,21 @@ class RedisBroker(Broker):
         payload = encode_json(message)
         receivers = await self._command("could not publish to Redis", lambda: client.publish(key, payload))
         return int(receivers)
+
+    async def publish_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """One pipelined round trip (not a transaction): order is kept, nothing waits per message."""
+        if not messages:
+            return
+        client = self._client()
+        encoded = [(self._channel_key(check_name("channel", c)), encode_json(m)) for c, m in messages]
+
+        async def send() -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                for key, payload in encoded:
+                    pipe.publish(key, payload)
+                await pipe.execute()
+
+        await self._command("could not publish to Redis", send)
 
     def local_subscribers(self, channel: str) -> int:
         state = self._channels.get(channel)

@@ -100,6 +100,15 @@ def _clinical_resource(spec: fs.ClinicalType) -> dict[str, Any]:
         "updateCreate": False,
         "searchParam": params,
     }
+    if spec.resource_type == "Observation":
+        resource["documentation"] = (
+            "Search returns the chart's observations, then remote-monitoring readings (ids mon-<n>,"
+            " with device = Device/{id}; the same code, date, category and status filters apply)."
+            " A device token (hhd_...) may create vital-sign Observations (LOINC 8867-4, 9279-1,"
+            " 59408-5, 2708-6, 85354-9 with 8480-6/8462-4, 8310-5; UCUM units; ECG as"
+            " valueSampledData) for its own patient only, here or as a batch Bundle on POST /fhir;"
+            " a resend of the same identifier answers 200 with the stored resource, not a copy."
+        )
     if spec.resource_type == "MedicationRequest":
         resource["documentation"] = (
             "Create is checked against the patient's recorded allergies (drug and contained-Medication"
@@ -219,6 +228,17 @@ def statement(base: str) -> dict[str, Any]:
                     _patient_resource(),
                     *(_clinical_resource(spec) for spec in fs.CLINICAL.values()),
                     *_scheduling_resources(),
+                    {
+                        "type": "Device",
+                        "profile": "http://hl7.org/fhir/StructureDefinition/Device",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "versioning": "no-version",
+                        "readHistory": False,
+                        "updateCreate": False,
+                        "searchParam": [_param("patient", "reference", "Patient/{id}")],
+                        "documentation": "Remote-monitoring devices (registered and revoked through"
+                        " /api/monitoring); status inactive once revoked. Needs monitoring:read.",
+                    },
                 ],
             }
         ],

@@ -12,14 +12,15 @@ import json
 import uuid
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
 from app.auth.permissions import Perm
-from app.deps import Principal, PrincipalDep, SessionDep
+from app.deps import Principal, PrincipalDep, SessionDep, SettingsDep, get_principal, oauth2_scheme
 from app.errors import AppError, BadRequest, NotFound
 from app.fhir import capability
+from app.fhir import monitoring as fm
 from app.fhir import search as fs
 from app.fhir.mappers import MAPPERS, MappingError
 from app.fhir.mappers import allergy_intolerance as allergy_map
@@ -29,6 +30,7 @@ from app.fhir.mappers import medication_request as medication_map
 from app.fhir.mappers import observation as observation_map
 from app.fhir.mappers import patient as patient_map
 from app.fhir.outcome import FHIR_JSON, FHIRResponse, FHIRRoute
+from app.monitoring import ingest
 from app.patients import schemas as s
 from app.patients import service as ps
 from app.patients.repository import Access
@@ -276,6 +278,14 @@ def _search_handler(spec: fs.ClinicalType, mapper: ModuleType) -> Any:
                     session, principal, spec.kind, pid, limit=page.count, offset=page.offset, **filters
                 )
         resources = [mapper.to_fhir(r) for r in rows]
+        if spec.resource_type == "Observation" and pid is not None:
+            # Device readings (remote monitoring) follow the chart's observations, newest first.
+            start = max(page.offset - total, 0)
+            extra, device_total = await fm.search_readings(
+                session, principal, pid, filters, page.count - len(resources), start
+            )
+            resources += extra
+            total += device_total
         return FHIRResponse(
             fs.searchset(base_url(request), f"/{spec.resource_type}", params, page, total, resources)
         )
@@ -285,6 +295,8 @@ def _search_handler(spec: fs.ClinicalType, mapper: ModuleType) -> Any:
 
 def _read_handler(spec: fs.ClinicalType, mapper: ModuleType) -> Any:
     async def read(resource_id: str, principal: PrincipalDep, session: SessionDep) -> FHIRResponse:
+        if spec.resource_type == "Observation" and (reading := fm.reading_id(resource_id)) is not None:
+            return await fm.read_reading(session, principal, reading)
         rid = _resource_id(resource_id, spec.resource_type)
         try:
             row = await ps.get_resource_by_id(session, principal, spec.kind, rid)
@@ -338,9 +350,39 @@ async def create_allergy(request: Request, principal: PrincipalDep, session: Ses
     return await _create(request, principal, session, "AllergyIntolerance")
 
 
-@router.post("/Observation", status_code=201, summary="Record an observation")
-async def create_observation(request: Request, principal: PrincipalDep, session: SessionDep) -> FHIRResponse:
-    return await _create(request, principal, session, "Observation")
+@router.post(
+    "/Observation",
+    status_code=201,
+    summary="Record an observation (a device token writes vital signs into remote monitoring)",
+)
+async def create_observation(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    tasks: BackgroundTasks,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> FHIRResponse:
+    device = await fm.device_of(request)
+    if device is not None:
+        return await fm.device_create(request, device, await _body(request, "Observation"))
+    principal = await get_principal(session, settings, token)
+    response = await _create(request, principal, session, "Observation")
+    created = json.loads(bytes(response.body))
+    if created.get("category") and any(
+        c.get("code") == "vital-signs" for cat in created["category"] for c in cat.get("coding", [])
+    ):
+        stored = await fm.chart_vitals(
+            request,
+            session,
+            uuid.UUID(created["subject"]["reference"].split("/")[-1]),
+            principal.user_id,
+            principal.username,
+            uuid.UUID(created["id"]),
+            created,
+        )
+        if stored is not None:
+            tasks.add_task(ingest.pipeline_of(request.app.state).after_commit, stored)
+    return response
 
 
 @router.post(

@@ -10,15 +10,16 @@ Resources we do not map are kept raw (see ``importer``) and answered 201 without
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from app.audit import service as audit
 from app.auth.permissions import Perm
-from app.deps import PrincipalDep, SessionDep
+from app.deps import SessionDep, SettingsDep, get_principal, oauth2_scheme
 from app.errors import BadRequest, Forbidden
 from app.fhir import importer
+from app.fhir import monitoring as fm
 from app.fhir.mappers import MappingError
 from app.fhir.outcome import FHIRResponse, FHIRRoute, outcome
 
@@ -39,8 +40,32 @@ def _entry(request: Request, result: importer.EntryResult) -> dict[str, Any]:
     return {"response": response}
 
 
-@router.post("", summary="Process a transaction or batch Bundle")
-async def process_bundle(request: Request, principal: PrincipalDep, session: SessionDep) -> FHIRResponse:
+async def _bundle_body(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/fhir+json", "application/json"):
+        raise BadRequest("Send the Bundle as application/fhir+json", code="unsupported_media_type")
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request body is not valid JSON", code="malformed_json") from exc
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise MappingError("POST /fhir takes a Bundle", path="resourceType")
+    return body
+
+
+@router.post(
+    "", summary="Process a transaction or batch Bundle (a device token sends vital-sign Observations)"
+)
+async def process_bundle(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> FHIRResponse:
+    device = await fm.device_of(request)
+    if device is not None:
+        return await fm.device_bundle(request, device, await _bundle_body(request))
+    principal = await get_principal(session, settings, token)
     if not principal.has(Perm.CLINICAL_WRITE):
         audit.record(
             session,
@@ -52,15 +77,7 @@ async def process_bundle(request: Request, principal: PrincipalDep, session: Ses
         raise Forbidden(
             "You do not have permission for this action", details={"missing": [Perm.CLINICAL_WRITE.value]}
         )
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ("application/fhir+json", "application/json"):
-        raise BadRequest("Send the Bundle as application/fhir+json", code="unsupported_media_type")
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The request body is not valid JSON", code="malformed_json") from exc
-    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-        raise MappingError("POST /fhir takes a Bundle", path="resourceType")
+    body = await _bundle_body(request)
     kind = body.get("type")
     if kind not in ("transaction", "batch"):
         raise MappingError("Bundle.type must be transaction or batch", path="Bundle.type")

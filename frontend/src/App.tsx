@@ -13,6 +13,9 @@ import { PatientSearchPage } from "./patients/PatientSearchPage";
 import { RegisterPatientPage } from "./patients/RegisterPatientPage";
 import { BookingDeskPage } from "./appointments/BookingDeskPage";
 import { CalendarPage } from "./appointments/CalendarPage";
+import { MonitoringWallPage } from "./monitoring/MonitoringWallPage";
+import { MyReadingsPage } from "./monitoring/MyReadingsPage";
+import { PatientMonitorPage } from "./monitoring/PatientMonitorPage";
 import { BookVisitPage } from "./portal/BookVisitPage";
 import { MyAppointmentsPage } from "./portal/MyAppointmentsPage";
 import { LicenceReportPage } from "./staff/LicenceReportPage";
@@ -38,6 +41,8 @@ const SCREENS: Record<string, () => ReactElement> = {
   "staff-licences": () => <LicenceReportPage />,
   telehealth: () => <ClinicianVisitsPage />,
   "my-visits": () => <MyVisitsPage />,
+  monitoring: () => <MonitoringWallPage />,
+  "my-readings": () => <MyReadingsPage />,
 };
 
 export function AppRoutes() {
@@ -47,6 +52,7 @@ export function AppRoutes() {
   const staffDirectory = pages.find((p) => p.id === "staff-directory")!;
   const telehealth = pages.find((p) => p.id === "telehealth")!;
   const myVisits = pages.find((p) => p.id === "my-visits")!;
+  const monitoring = pages.find((p) => p.id === "monitoring")!;
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
@@ -95,6 +101,14 @@ export function AppRoutes() {
           element={
             <RequirePage page={staffDirectory}>
               <StaffRecordPage />
+            </RequirePage>
+          }
+        />
+        <Route
+          path="/monitoring/patients/:id"
+          element={
+            <RequirePage page={monitoring}>
+              <PatientMonitorPage />
             </RequirePage>
           }
         />

@@ -54,8 +54,14 @@ describe("navFor (which modules a user sees)", () => {
   });
 
   it("patients get the portal navigation and nothing from the staff side", () => {
-    expect(labels(ROLE_PERMISSIONS.patient)).toEqual(["My health", "My appointments", "Video visits", "Billing"]);
-    expect(labels(["portal:self"])).toEqual(["My health", "My appointments", "Billing"]);
+    expect(labels(ROLE_PERMISSIONS.patient)).toEqual([
+      "My health",
+      "My appointments",
+      "My readings",
+      "Video visits",
+      "Billing",
+    ]);
+    expect(labels(["portal:self"])).toEqual(["My health", "My appointments", "My readings", "Billing"]);
   });
 });
 
@@ -96,8 +102,8 @@ describe("the rendered shell", () => {
 
   it("opens a permitted module's placeholder from the nav", async () => {
     const { user } = await signIn(makeMe({ permissions: [...ROLE_PERMISSIONS.doctor] }));
-    await user.click(within(screen.getByRole("navigation", { name: "Main" })).getByRole("link", { name: "Monitoring" }));
-    expect(await screen.findByRole("heading", { level: 1, name: "Monitoring" })).toBeInTheDocument();
+    await user.click(within(screen.getByRole("navigation", { name: "Main" })).getByRole("link", { name: "Inventory" }));
+    expect(await screen.findByRole("heading", { level: 1, name: "Inventory" })).toBeInTheDocument();
     expect(screen.getByText("Coming soon")).toBeInTheDocument();
   });
 

@@ -78,8 +78,8 @@ export const STAFF_NAV: readonly NavItem[] = [
     path: "/monitoring",
     icon: "activity",
     anyOf: ["monitoring:read"],
-    summary: "Live vitals and alerts from wards and homes.",
-    planned: ["Live vital signs", "Threshold alerts", "Device enrolment"],
+    summary: "Live vitals, NEWS2 and alarms from wards and homes.",
+    planned: [],
   },
   {
     id: "staff",
@@ -205,6 +205,15 @@ export const PORTAL_NAV: readonly NavItem[] = [
     anyOf: ["portal:self"],
     summary: "Upcoming and past visits; book a new one.",
     planned: ["Upcoming and past visits", "Book, move or cancel a visit", "Reminders"],
+  },
+  {
+    id: "my-readings",
+    label: "My readings",
+    path: "/my/readings",
+    icon: "heart",
+    anyOf: ["portal:self"],
+    summary: "Enter blood pressure from your home cuff.",
+    planned: [],
   },
   {
     id: "my-visits",

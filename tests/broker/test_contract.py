@@ -365,3 +365,11 @@ async def test_an_expired_member_cannot_heartbeat_before_anyone_looked(broker: B
     await eventually(clock_expired, what="the clock member to expire")
     assert await broker.presence_heartbeat("room", "short", 60) is False
     assert await broker.presence_list("room") == {}
+
+
+async def test_publish_many_delivers_in_order(broker: Broker) -> None:
+    async with broker.subscribe("a", "b") as sub:
+        await broker.publish_many([("a", {"n": 1}), ("b", {"n": 2}), ("a", {"n": 3})])
+        got = [await asyncio.wait_for(sub.__anext__(), 5) for _ in range(3)]
+    assert [(m.channel, m.data["n"]) for m in got] == [("a", 1), ("b", 2), ("a", 3)]
+    await broker.publish_many([])

@@ -21,7 +21,7 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -131,7 +131,8 @@ def _video_visit(server: LiveServer) -> tuple[str, str, str]:
             params={
                 "type_id": type_id,
                 "staff_id": staff_id,
-                "start": datetime.now(UTC).isoformat(),
+                # A minute of margin: a slot starting within seconds could be past by booking time.
+                "start": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
                 "limit": 6,
             },
             headers=reception,

@@ -70,6 +70,7 @@ async def test_metadata_is_public_and_valid(client: httpx.AsyncClient) -> None:
     assert set(resources) == {
         "Patient", "Encounter", "Condition", "AllergyIntolerance", "Observation",
         "MedicationRequest", "Procedure", "Immunization", "CarePlan", "Schedule", "Slot", "Appointment",
+        "Device",
     }  # fmt: skip
     assert {i["code"] for i in resources["Observation"]["interaction"]} == {
         "read",

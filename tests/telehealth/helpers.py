@@ -54,8 +54,9 @@ async def book_video(
     *,
     days_ahead: float = 0,
 ) -> dict[str, Any]:
-    """Book the first free video slot from ``days_ahead`` days from now."""
-    start = datetime.now(UTC) + timedelta(days=days_ahead)
+    """Book the first free video slot from ``days_ahead`` days from now. A minute of margin: a
+    slot starting within seconds could be in the past by the time a loaded machine books it."""
+    start = datetime.now(UTC) + timedelta(days=days_ahead, minutes=1)
     r = await client.get(
         "/api/appointments/slots",
         params={"type_id": video_type["id"], "staff_id": str(staff_id), "start": iso(start), "limit": 1},

@@ -1,4 +1,4 @@
-import { useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import { useAuth } from "../auth/AuthContext";
 import { isPortalUser } from "../nav";
 import { PatientRecord } from "./PatientRecord";
@@ -8,12 +8,19 @@ export function ChartPage() {
   const { id = "" } = useParams();
   const { permissions } = useAuth();
   return (
-    <PatientRecord
-      key={id}
-      patientId={id}
-      clinical={permissions.has("clinical:read")}
-      canPrescribe={permissions.has("clinical:prescribe")}
-    />
+    <>
+      {permissions.has("monitoring:read") && (
+        <p className="chart-monitor-link">
+          <Link to={`/monitoring/patients/${id}`}>Remote monitoring: live vitals, devices, NEWS2 inputs</Link>
+        </p>
+      )}
+      <PatientRecord
+        key={id}
+        patientId={id}
+        clinical={permissions.has("clinical:read")}
+        canPrescribe={permissions.has("clinical:prescribe")}
+      />
+    </>
   );
 }
 

@@ -1,0 +1,1 @@
+"""Remote monitoring: devices, the vitals ingestion pipeline, NEWS2, alarms and live dashboards."""
