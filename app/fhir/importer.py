@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
 import uuid
@@ -50,7 +51,7 @@ from app.deps import Principal
 from app.errors import AppError, Conflict
 from app.facilities import service as facilities
 from app.facilities.schemas import FacilityIdentifier
-from app.fhir import directory
+from app.fhir import directory, jsonio
 from app.fhir.bookkeeping import FhirRawResource
 from app.fhir.mappers import MAPPERS
 from app.fhir.mappers import base as b
@@ -58,6 +59,8 @@ from app.patients import models as pm
 from app.patients import service as patients
 from app.staff import service as staff
 from app.staff.schemas import StaffIdentifier
+
+log = logging.getLogger("app.fhir.import")
 
 SYNTHEA = "https://github.com/synthetichealth/synthea"
 # The system under which a resource's own ``id`` is recorded when the file says nothing better.
@@ -316,8 +319,11 @@ class Entry:
 
 
 def entries_of(bundle: Mapping[str, Any]) -> list[Entry]:
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise b.MappingError("Bundle.entry must be an array", path="Bundle.entry")
     out = []
-    for i, e in enumerate(bundle.get("entry") or []):
+    for i, e in enumerate(entries or []):
         if not isinstance(e, Mapping):
             out.append(Entry(i, {}))
             continue
@@ -337,8 +343,8 @@ def entries_of(bundle: Mapping[str, Any]) -> list[Entry]:
 def _source_system_for(entries: Sequence[Entry], default: str | None) -> str | None:
     """Synthea's ids are stable UUIDs: record them under Synthea's system, like its identifiers."""
     for e in entries:
-        if e.resource_type == "Patient":
-            for ident in e.resource.get("identifier") or []:
+        if e.resource_type == "Patient" and isinstance(e.resource.get("identifier"), list):
+            for ident in e.resource["identifier"]:
                 if isinstance(ident, Mapping) and ident.get("system") == SYNTHEA:
                     return SYNTHEA
     return default
@@ -823,22 +829,19 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
             if not line.strip():
                 continue
             try:
-                resource = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.problems.append(
-                    Problem(label, f"line {number} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
-                )
-                report.add(EntryResult(number, "(malformed)", FAILED, message=exc.msg))
+                resource = jsonio.loads(line)
+            except jsonio.JsonError as exc:
+                where = f"line {number}" + (f" column {exc.column}" if exc.column is not None else "")
+                report.problems.append(Problem(label, where, None, f"malformed JSON: {exc.message}"))
+                report.add(EntryResult(number, "(malformed)", FAILED, message=exc.message))
                 continue
             entries.append(Entry(number, resource if isinstance(resource, dict) else {}))
         return [Unit(path, entries, atomic=False, position="line")]
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        report.problems.append(
-            Problem(label, f"line {exc.lineno} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
-        )
-        report.add(EntryResult(0, "(malformed file)", FAILED, message=exc.msg))
+        document = jsonio.loads(text)
+    except jsonio.JsonError as exc:
+        report.problems.append(Problem(label, exc.position or "file", None, f"malformed JSON: {exc.message}"))
+        report.add(EntryResult(0, "(malformed file)", FAILED, message=exc.message))
         report.bundles_failed += 1
         return []
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
@@ -849,7 +852,14 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
     if document["resourceType"] != "Bundle":
         return [Unit(path, [Entry(0, document)], atomic=True, position="resource")]
     kind = document.get("type")
-    return [Unit(path, entries_of(document), atomic=kind != "batch", position="entry")]
+    try:
+        entries = entries_of(document)
+    except AppError as exc:
+        report.problems.append(Problem(label, "file", "Bundle", exc.message))
+        report.add(EntryResult(0, "Bundle", FAILED, message=exc.message))
+        report.bundles_failed += 1
+        return []
+    return [Unit(path, entries, atomic=kind != "batch", position="entry")]
 
 
 Progress = Callable[[Path, int, int], None]  # file, entries done in it, entries in it
@@ -869,33 +879,20 @@ async def import_unit(
         except BundleFailed as exc:
             audit.take_pending(session)
             await session.rollback()
-            report.problems.append(
-                Problem(str(unit.file), f"{unit.position} {exc.index}", exc.resource_type, exc.reason)
-            )
-            report.bundles_failed += 1
-            for e in unit.entries:
-                report.add(EntryResult(e.index, e.resource_type, FAILED, message="bundle rolled back"))
-            await audit.write_failed(
-                db.sessionmaker,
-                [
-                    PendingEvent(
-                        action="fhir.import_bundle_failed",
-                        resource_type="Bundle",
-                        resource_id=None,
-                        patient_id=None,
-                        outcome="failure",
-                        details={
-                            "file": unit.file.name,
-                            "position": f"{unit.position} {exc.index}",
-                            "message": exc.reason[:300],
-                        },
-                        actor_id=principal.user_id,
-                        actor_username=principal.username,
-                    )
-                ],
-                "failure",
-                exc.code,
-            )
+            position = f"{unit.position} {exc.index}"
+            _unit_failed(report, unit, Problem(str(unit.file), position, exc.resource_type, exc.reason))
+            await _audit_unit_failed(db, principal, unit, position, exc.reason, exc.code)
+            return
+        except Exception as exc:
+            # Not a refusal of the data but a defect or a lost database: this unit is rolled back
+            # and reported, the run goes on with the next one (and exits 1).
+            audit.take_pending(session)
+            await session.rollback()
+            log.exception("import of %s failed unexpectedly", unit.file)
+            message = f"unexpected error ({type(exc).__name__}); nothing of it was kept, the error is logged"
+            _unit_failed(report, unit, Problem(str(unit.file), unit.position, None, message))
+            with contextlib.suppress(Exception):
+                await _audit_unit_failed(db, principal, unit, unit.position, message, "internal_error")
             return
         except BaseException:
             audit.take_pending(session)
@@ -907,6 +904,29 @@ async def import_unit(
             report.problems.append(
                 Problem(str(unit.file), f"{unit.position} {r.index}", r.resource_type, r.message or "")
             )
+
+
+def _unit_failed(report: ImportReport, unit: Unit, problem: Problem) -> None:
+    report.problems.append(problem)
+    report.bundles_failed += 1
+    for e in unit.entries:
+        report.add(EntryResult(e.index, e.resource_type, FAILED, message="bundle rolled back"))
+
+
+async def _audit_unit_failed(
+    db: Database, principal: Principal, unit: Unit, position: str, message: str, code: str
+) -> None:
+    event = PendingEvent(
+        action="fhir.import_bundle_failed",
+        resource_type="Bundle",
+        resource_id=None,
+        patient_id=None,
+        outcome="failure",
+        details={"file": unit.file.name, "position": position, "message": message[:300]},
+        actor_id=principal.user_id,
+        actor_username=principal.username,
+    )
+    await audit.write_failed(db.sessionmaker, [event], "failure", code)
 
 
 async def import_paths(

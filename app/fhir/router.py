@@ -8,7 +8,6 @@ other record is a 404). Errors come back as OperationOutcome (see ``app.fhir.out
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Mapping
 from types import ModuleType
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Request
 from app.auth.permissions import Perm
 from app.deps import Principal, PrincipalDep, SessionDep
 from app.errors import AppError, BadRequest, NotFound
-from app.fhir import capability
+from app.fhir import capability, jsonio
 from app.fhir import search as fs
 from app.fhir.mappers import MAPPERS, MappingError
 from app.fhir.mappers import allergy_intolerance as allergy_map
@@ -66,9 +65,9 @@ async def _body(request: Request, resource_type: str) -> dict[str, Any]:
     if content_type not in _JSON_TYPES:
         raise _UnsupportedMedia()
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The request body is not valid JSON", code="malformed_json") from exc
+        body = jsonio.loads(await request.body())
+    except jsonio.JsonError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.message}", code="malformed_json") from exc
     if not isinstance(body, dict):
         raise MappingError("The request body must be a FHIR resource (a JSON object)")
     if body.get("resourceType") != resource_type:
