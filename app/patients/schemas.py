@@ -3,6 +3,16 @@
 Conventions: codes are ``Coding`` triples; quantities are ``Decimal`` and travel in JSON as
 strings ("120.5"), never floats; datetimes must carry a timezone (naive ones are a 422); dates
 are plain dates. Field names follow FHIR R4 where one exists, so the FHIR mapper stays thin.
+
+Plausibility (422 ``validation_error``; each error's ``type`` says which rule): every instant and
+date lies between 1900 and 2200 (``date_too_early`` / ``date_too_late``); what has happened (a
+measurement, an onset, a recording, a death, a prescription) is not in the future beyond the
+clock skew of ``app.kit.time`` (``date_in_future``), nor is a birth date (a date that is today
+somewhere on Earth is allowed); a death is not before the birth (``deceased_before_birth``), an
+end not before its start (``period_end_before_start``), a reference range not inverted
+(``reference_range_inverted``); vital signs that cannot be negative are not (``negative_value``).
+The same rules, checked against the stored values, answer partial updates with 400 and these
+codes (see the service).
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from app.kit import time as kit_time
 
 Str16 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 Str32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -58,6 +71,122 @@ def _child_codes(values: object) -> object:
 
 # Answers are always in UTC, whatever offset the client wrote with.
 UtcDatetime = Annotated[datetime, AfterValidator(lambda v: v.astimezone(UTC))]
+
+
+# --- plausibility ----------------------------------------------------------------------
+
+
+def _not_early(value: datetime) -> datetime:
+    utc = kit_time.as_utc(value)
+    if (utc is None and value.year <= 1) or (utc is not None and utc < kit_time.EARLIEST_INSTANT):
+        raise PydanticCustomError("date_too_early", "must not be before 1900-01-01 (UTC)")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    _not_early(value)
+    if kit_time.within_bounds(value) is None:
+        raise PydanticCustomError("date_too_late", "must be before 2200-01-01 (UTC)")
+    return value
+
+
+def _happened(value: datetime) -> datetime:
+    _not_early(value)
+    if kit_time.is_future(value):
+        raise PydanticCustomError(
+            "date_in_future",
+            "must not be in the future (more than {minutes} minutes ahead of the server's clock)",
+            {"minutes": int(kit_time.CLOCK_SKEW.total_seconds() // 60)},
+        )
+    return value
+
+
+def _plan_date(value: date) -> date:
+    if not kit_time.EARLIEST_DATE <= value < kit_time.LATEST_INSTANT.date():
+        raise PydanticCustomError("date_out_of_range", "must be between 1900-01-01 and 2199-12-31")
+    return value
+
+
+def _birth_date(value: date) -> date:
+    if value < kit_time.EARLIEST_DATE:
+        raise PydanticCustomError("date_too_early", "must not be before 1900-01-01")
+    if value > kit_time.latest_today():
+        raise PydanticCustomError("date_in_future", "must not be in the future")
+    return value
+
+
+# An instant that has already happened: recorded, measured, diagnosed, given, died.
+PastInstant = Annotated[AwareDatetime, AfterValidator(_happened)]
+# An instant that may lie ahead (a planned encounter, a care plan's end): 1900 to 2200.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+PlanDate = Annotated[date, AfterValidator(_plan_date)]
+BirthDate = Annotated[date, AfterValidator(_birth_date)]
+
+
+def deceased_before_birth(birth_date: date | None, deceased_at: datetime | None) -> bool:
+    """Whether a death lies before the birth. The birth date is a local date: a death is before
+    it only when it lies before that date in every zone on Earth (the latest is UTC+14)."""
+    if birth_date is None or deceased_at is None:
+        return False
+    return (stored_utc(deceased_at) + kit_time.LATEST_OFFSET).date() < birth_date
+
+
+def stored_utc(value: datetime) -> datetime:
+    """An instant as read back from the database (SQLite hands back naive UTC), made aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def period_inverted(start: datetime | None, end: datetime | None) -> bool:
+    return start is not None and end is not None and stored_utc(end) < stored_utc(start)
+
+
+def range_inverted(low: Decimal | None, high: Decimal | None) -> bool:
+    return low is not None and high is not None and low > high
+
+
+# LOINC vital signs (and the blood-pressure components) whose values cannot be negative; 0 may
+# be real data (a sensor off, asystole) and is kept.
+NON_NEGATIVE_CODES = frozenset(
+    {
+        "8867-4",  # heart rate
+        "9279-1",  # respiratory rate
+        "59408-5",  # SpO2 (pulse oximetry)
+        "2708-6",  # SpO2 (arterial)
+        "85354-9",  # blood pressure panel
+        "8480-6",  # systolic blood pressure
+        "8462-4",  # diastolic blood pressure
+        "8310-5",  # body temperature
+        "29463-7",  # body weight
+        "8302-2",  # body height
+        "39156-5",  # BMI
+    }
+)
+LOINC = "http://loinc.org"
+
+
+def negative_vital_sign(code: Coding | None, value: Decimal | None) -> bool:
+    if code is None or value is None or value >= 0:
+        return False
+    return code.system in (None, LOINC) and code.code in NON_NEGATIVE_CODES
+
+
+def _check_period(start: datetime | None, end: datetime | None, message: str) -> None:
+    if period_inverted(start, end):
+        raise PydanticCustomError("period_end_before_start", message)
+
+
+def _check_range(low: Decimal | None, high: Decimal | None) -> None:
+    if range_inverted(low, high):
+        raise PydanticCustomError("reference_range_inverted", "reference_low is above reference_high")
+
+
+def _check_vital_sign(code: Coding | None, value: Decimal | None) -> None:
+    if negative_vital_sign(code, value):
+        raise PydanticCustomError(
+            "negative_value",
+            "{what} cannot be negative",
+            {"what": (code and code.display) or "this vital sign"},
+        )
 
 
 class _In(BaseModel):
@@ -168,7 +297,7 @@ class ContactPoint(_In):
     system: Literal["phone", "fax", "email", "pager", "url", "sms", "other"]
     value: Str255
     use: Literal["home", "work", "temp", "old", "mobile"] | None = None
-    rank: Annotated[int, Field(ge=1, le=100)] | None = None
+    rank: Annotated[int, Field(ge=1, le=100, strict=True)] | None = None
 
 
 class ContactPointRead(_Out):
@@ -233,6 +362,8 @@ class _PatientFields(_In):
                 raise ValueError("the same identifier is listed twice")
         if getattr(self, "deceased_at", None) is not None and getattr(self, "deceased", None) is False:
             raise ValueError("deceased_at requires deceased to be true")
+        if deceased_before_birth(getattr(self, "birth_date", None), getattr(self, "deceased_at", None)):
+            raise PydanticCustomError("deceased_before_birth", "deceased_at is before the birth date")
         return self
 
 
@@ -240,9 +371,9 @@ class PatientCreate(_PatientFields):
     names: Annotated[list[HumanName], Field(min_length=1, max_length=20)]
     identifiers: Annotated[list[Identifier], Field(max_length=20)] = []
     gender: Gender = "unknown"
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     deceased: bool = False
-    deceased_at: AwareDatetime | None = None
+    deceased_at: PastInstant | None = None
     preferred_language: (
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
@@ -259,9 +390,9 @@ class PatientUpdate(_PatientFields):
     names: Annotated[list[HumanName], Field(min_length=1, max_length=20)] | None = None
     identifiers: Annotated[list[Identifier], Field(max_length=20)] | None = None
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     deceased: bool | None = None
-    deceased_at: AwareDatetime | None = None
+    deceased_at: PastInstant | None = None
     preferred_language: (
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
@@ -304,17 +435,22 @@ class ConditionCreate(_Provenance):
     clinical_status: ConditionClinicalStatus = "active"
     verification_status: VerificationStatus = "confirmed"
     category: Literal["problem-list-item", "encounter-diagnosis"] = "problem-list-item"
-    onset_at: AwareDatetime | None = None
-    abatement_at: AwareDatetime | None = None
-    recorded_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
+    abatement_at: PastInstant | None = None
+    recorded_at: PastInstant | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ConditionCreate:
+        _check_period(self.onset_at, self.abatement_at, "abatement_at is before onset_at")
+        return self
 
 
 class ConditionUpdate(_In):
     clinical_status: ConditionClinicalStatus | None = None
     verification_status: VerificationStatus | None = None
-    abatement_at: AwareDatetime | None = None
+    abatement_at: PastInstant | None = None
     note: LongText | None = None
 
 
@@ -339,7 +475,7 @@ class AllergyReaction(_In):
     manifestation: Coding
     severity: Literal["mild", "moderate", "severe"] | None = None
     description: LongText | None = None
-    onset_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
 
 
 class AllergyReactionRead(_Out):
@@ -356,8 +492,8 @@ class AllergyCreate(_Provenance):
     type: Literal["allergy", "intolerance"] | None = None
     category: Literal["food", "medication", "environment", "biologic"] | None = None
     criticality: Literal["low", "high", "unable-to-assess"] | None = None
-    onset_at: AwareDatetime | None = None
-    recorded_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
+    recorded_at: PastInstant | None = None
     note: LongText | None = None
     reactions: Annotated[list[AllergyReaction], Field(max_length=20)] = []
     encounter_id: uuid.UUID | None = None
@@ -391,7 +527,7 @@ class AllergyRead(_ClinicalOut):
 class ImmunizationCreate(_Provenance):
     vaccine: Coding  # CVX
     status: Literal["completed", "entered-in-error", "not-done"] = "completed"
-    occurrence_at: AwareDatetime
+    occurrence_at: PastInstant
     lot_number: Str64 | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
@@ -418,15 +554,14 @@ class ProcedureCreate(_Provenance):
         "entered-in-error",
         "unknown",
     ] = "completed"
-    performed_start: AwareDatetime | None = None
-    performed_end: AwareDatetime | None = None
+    performed_start: PastInstant | None = None
+    performed_end: PastInstant | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _period(self) -> ProcedureCreate:
-        if self.performed_start and self.performed_end and self.performed_end < self.performed_start:
-            raise ValueError("performed_end is before performed_start")
+        _check_period(self.performed_start, self.performed_end, "performed_end is before performed_start")
         return self
 
 
@@ -451,8 +586,8 @@ class EncounterCreate(_Provenance):
     # v3 ActCode: AMB ambulatory, EMER emergency, IMP inpatient, VR virtual, HH home health, ...
     class_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_-]{2,16}$")]
     type: Coding | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
     practitioner_identifier: Str190 | None = None
     practitioner_display: Str200 | None = None
     location_display: Str200 | None = None
@@ -460,14 +595,13 @@ class EncounterCreate(_Provenance):
 
     @model_validator(mode="after")
     def _period(self) -> EncounterCreate:
-        if self.period_start and self.period_end and self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+        _check_period(self.period_start, self.period_end, "period_end is before period_start")
         return self
 
 
 class EncounterUpdate(_In):
     status: EncounterStatus | None = None
-    period_end: AwareDatetime | None = None
+    period_end: Instant | None = None
 
 
 class EncounterNoteCreate(_In):
@@ -523,6 +657,11 @@ class _Value(_In):
 class ObservationComponent(_Value):
     code: Coding
 
+    @model_validator(mode="after")
+    def _plausible(self) -> ObservationComponent:
+        _check_vital_sign(self.code, self.value_quantity)
+        return self
+
 
 class ObservationComponentRead(_Out):
     code: Coding
@@ -540,7 +679,7 @@ class ObservationCreate(_Value):
         None
     )
     code: Coding  # LOINC
-    effective_at: AwareDatetime | None = None
+    effective_at: PastInstant | None = None
     reference_low: Quantity | None = None
     reference_high: Quantity | None = None
     interpretation: Coding | None = None
@@ -552,6 +691,8 @@ class ObservationCreate(_Value):
     def _provenance(self) -> ObservationCreate:
         if (self.source_system is None) != (self.source_id is None):
             raise ValueError("source_system and source_id go together")
+        _check_range(self.reference_low, self.reference_high)
+        _check_vital_sign(self.code, self.value_quantity)
         return self
 
 
@@ -568,6 +709,13 @@ class ObservationUpdate(_Value):
     interpretation: Coding | None = None
     components: Annotated[list[ObservationComponent], Field(max_length=20)] | None = None
     note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _plausible(self) -> ObservationUpdate:
+        # The stored values complete a partial update: the service checks the result again.
+        _check_range(self.reference_low, self.reference_high)
+        _check_vital_sign(self.code, self.value_quantity)
+        return self
 
 
 class ObservationRead(_ClinicalOut):
@@ -596,7 +744,7 @@ class CarePlanGoal(_In):
         "proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "rejected"
     ] = "active"
     code: Coding | None = None
-    target_date: date | None = None
+    target_date: PlanDate | None = None
 
 
 class CarePlanGoalRead(_Out):
@@ -628,13 +776,18 @@ class CarePlanCreate(_Provenance):
     category: Coding | None = None
     title: Str255 | None = None
     description: LongText | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
     author_identifier: Str190 | None = None
     author_display: Str200 | None = None
     goals: Annotated[list[CarePlanGoal], Field(max_length=50)] = []
     activities: Annotated[list[CarePlanActivity], Field(max_length=100)] = []
     encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> CarePlanCreate:
+        _check_period(self.period_start, self.period_end, "period_end is before period_start")
+        return self
 
 
 class CarePlanRead(_ClinicalOut):
@@ -673,9 +826,9 @@ class MedicationRequestCreate(_Provenance):
     duration_unit: Literal["h", "d", "wk", "mo", "a"] | None = None
     quantity_value: Annotated[Quantity, Field(gt=0)] | None = None
     quantity_unit: Ucum | None = None
-    refills: Annotated[int, Field(ge=0, le=99)] = 0
+    refills: Annotated[int, Field(ge=0, le=99, strict=True)] = 0
     instructions: LongText | None = None
-    authored_at: AwareDatetime | None = None
+    authored_at: PastInstant | None = None
     encounter_id: uuid.UUID | None = None
     requester_identifier: Str190 | None = Field(
         default=None, description="Who ordered it in the source record: a practitioner's system|value"

@@ -273,6 +273,12 @@ async def update_patient(
         patient.addresses = _addresses(data.addresses)
     if data.contacts is not None:
         patient.contacts = _contacts(data.contacts)
+    if s.deceased_before_birth(patient.birth_date, patient.deceased_at):
+        raise BadRequest(
+            "deceased_at is before the birth date",
+            code="deceased_before_birth",
+            details={"birth_date": patient.birth_date.isoformat() if patient.birth_date else None},
+        )
     patient.updated_at = utcnow()
     await _flush_identifiers(session, data.identifiers or [])
     audit.record(
@@ -685,6 +691,17 @@ async def _update_fields(
     return await repo.reload(session, kind.model, resource_id, kind.options)
 
 
+def _refuse_inverted_period(
+    start: datetime | None, end: datetime | None, end_name: str, start_name: str
+) -> None:
+    if s.period_inverted(start, end):
+        raise BadRequest(
+            f"{end_name} is before {start_name}",
+            code="period_end_before_start",
+            details={"field": end_name, start_name: s.stored_utc(start).isoformat() if start else None},
+        )
+
+
 async def update_condition(
     session: AsyncSession,
     principal: Principal,
@@ -692,8 +709,13 @@ async def update_condition(
     condition_id: uuid.UUID,
     data: s.ConditionUpdate,
 ) -> Condition:
+    changes = data.model_dump(exclude_unset=True)
+
+    def after_onset(row: Condition) -> None:
+        _refuse_inverted_period(row.onset_at, changes.get("abatement_at"), "abatement_at", "onset_at")
+
     return await _update_fields(
-        session, principal, CONDITIONS, patient_id, condition_id, data.model_dump(exclude_unset=True)
+        session, principal, CONDITIONS, patient_id, condition_id, changes, check=after_onset
     )
 
 
@@ -808,8 +830,13 @@ async def update_encounter(
     encounter_id: uuid.UUID,
     data: s.EncounterUpdate,
 ) -> Encounter:
+    changes = data.model_dump(exclude_unset=True)
+
+    def after_start(row: Encounter) -> None:
+        _refuse_inverted_period(row.period_start, changes.get("period_end"), "period_end", "period_start")
+
     return await _update_fields(
-        session, principal, ENCOUNTERS, patient_id, encounter_id, data.model_dump(exclude_unset=True)
+        session, principal, ENCOUNTERS, patient_id, encounter_id, changes, check=after_start
     )
 
 
@@ -903,7 +930,7 @@ async def update_observation(
     if "components" in fields:
         changes["components"] = _components(data.components or [])
 
-    def same_code(row: Observation) -> None:
+    def same_code_and_plausible(row: Observation) -> None:
         sent = data.code
         if sent is not None and (row.code.system, row.code.code) != (sent.system, sent.code):
             raise BadRequest(
@@ -911,9 +938,21 @@ async def update_observation(
                 code="immutable_field",
                 details={"field": "code"},
             )
+        # The schema checked what was sent; the stored values complete a partial correction.
+        low = changes.get("reference_low", row.reference_low)
+        high = changes.get("reference_high", row.reference_high)
+        if s.range_inverted(low, high):
+            raise BadRequest(
+                "reference_low is above reference_high",
+                code="reference_range_inverted",
+                details={"reference_low": str(low), "reference_high": str(high)},
+            )
+        code = s.Coding(system=row.code.system, code=row.code.code, display=row.code.display)
+        if s.negative_vital_sign(code, changes.get("value_quantity", row.value_quantity)):
+            raise BadRequest(f"{code.display or 'This vital sign'} cannot be negative", code="negative_value")
 
     return await _update_fields(
-        session, principal, OBSERVATIONS, patient_id, observation_id, changes, check=same_code
+        session, principal, OBSERVATIONS, patient_id, observation_id, changes, check=same_code_and_plausible
     )
 
 
