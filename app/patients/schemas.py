@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+import email_validator
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -37,15 +38,50 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.kit import time as kit_time
+from app.kit.text import no_control_characters, no_control_characters_but_line_breaks
 
-Str16 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Str32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Str64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Str100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Str190 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=190)]
-Str200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Str255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+# One-line text: trimmed, never empty, no control characters (NUL, tabs, line breaks, ...).
+Str16 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
+    AfterValidator(no_control_characters),
+]
+Str32 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(no_control_characters),
+]
+Str64 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(no_control_characters),
+]
+Str100 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(no_control_characters),
+]
+Str190 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=190),
+    AfterValidator(no_control_characters),
+]
+Str200 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
+Str255 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(no_control_characters),
+]
+# Free text (notes): line breaks and tabs allowed, other control characters not.
+LongText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    AfterValidator(no_control_characters_but_line_breaks),
+]
 
 
 def _decimal_str(value: Decimal) -> str:
@@ -300,6 +336,22 @@ class ContactPoint(_In):
     rank: Annotated[int, Field(ge=1, le=100, strict=True)] | None = None
 
 
+class PatientContactPoint(ContactPoint):
+    """A patient's contact point. An e-mail address must be one (we send confirmations to it);
+    it is kept as written."""
+
+    @model_validator(mode="after")
+    def _email(self) -> PatientContactPoint:
+        if self.system == "email":
+            try:
+                email_validator.validate_email(self.value, check_deliverability=False)
+            except email_validator.EmailNotValidError as exc:
+                raise PydanticCustomError(
+                    "invalid_email", "not a valid e-mail address: {reason}", {"reason": str(exc)}
+                ) from None
+        return self
+
+
 class ContactPointRead(_Out):
     system: str
     value: str
@@ -314,7 +366,14 @@ class Address(_In):
     city: Str100 | None = None
     district: Str100 | None = None
     state: Str100 | None = None
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    postal_code: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=20),
+            AfterValidator(no_control_characters),
+        ]
+        | None
+    ) = None
     country: Str100 | None = None
     latitude: Annotated[Decimal, Field(ge=-90, le=90, max_digits=10, decimal_places=7)] | None = None
     longitude: Annotated[Decimal, Field(ge=-180, le=180, max_digits=10, decimal_places=7)] | None = None
@@ -378,7 +437,7 @@ class PatientCreate(_PatientFields):
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
     marital_status: Coding | None = None
-    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] = []
+    telecoms: Annotated[list[PatientContactPoint], Field(max_length=20)] = []
     addresses: Annotated[list[Address], Field(max_length=10)] = []
     contacts: Annotated[list[PatientContact], Field(max_length=10)] = []
     active: bool = True
@@ -397,7 +456,7 @@ class PatientUpdate(_PatientFields):
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
     marital_status: Coding | None = None
-    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] | None = None
+    telecoms: Annotated[list[PatientContactPoint], Field(max_length=20)] | None = None
     addresses: Annotated[list[Address], Field(max_length=10)] | None = None
     contacts: Annotated[list[PatientContact], Field(max_length=10)] | None = None
     active: bool | None = None
@@ -635,7 +694,7 @@ class EncounterRead(_ClinicalOut):
 ObservationStatus = Literal[
     "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
 ]
-Ucum = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Ucum = Str64
 
 
 class _Value(_In):

@@ -152,7 +152,7 @@ def _apply_identifiers(patient: Patient, data: list[s.Identifier], *, new: bool)
     patient.identifiers = rows
 
 
-def _telecoms(data: list[s.ContactPoint]) -> list[PatientTelecom]:
+def _telecoms(data: Sequence[s.ContactPoint]) -> list[PatientTelecom]:
     return [PatientTelecom(position=i, **t.model_dump()) for i, t in enumerate(data)]
 
 

@@ -3984,6 +3984,24 @@ export interface components {
             phone?: string | null;
             relationship?: components["schemas"]["Coding"] | null;
         };
+        /**
+         * PatientContactPoint
+         * @description A patient's contact point. An e-mail address must be one (we send confirmations to it);
+         *     it is kept as written.
+         */
+        PatientContactPoint: {
+            /** Rank */
+            rank?: number | null;
+            /**
+             * System
+             * @enum {string}
+             */
+            system: "phone" | "fax" | "email" | "pager" | "url" | "sms" | "other";
+            /** Use */
+            use?: ("home" | "work" | "temp" | "old" | "mobile") | null;
+            /** Value */
+            value: string;
+        };
         /** PatientContactRead */
         PatientContactRead: {
             /** Email */
@@ -4040,7 +4058,7 @@ export interface components {
              * Telecoms
              * @default []
              */
-            telecoms: components["schemas"]["ContactPoint"][];
+            telecoms: components["schemas"]["PatientContactPoint"][];
         };
         /** PatientRead */
         PatientRead: {
@@ -4112,7 +4130,7 @@ export interface components {
             /** Preferred Language */
             preferred_language?: string | null;
             /** Telecoms */
-            telecoms?: components["schemas"]["ContactPoint"][] | null;
+            telecoms?: components["schemas"]["PatientContactPoint"][] | null;
         };
         /** PersonBrief */
         PersonBrief: {
