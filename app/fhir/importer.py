@@ -9,8 +9,10 @@ are those of any other write:
   Encounters (other resources point at them), then everything else in bundle order.
 - *References.* ``urn:uuid:`` full URLs inside the bundle, literal ``Patient/{id}`` and
   ``Encounter/{id}`` (our ids, or source ids imported earlier), and conditional references
-  ``Type?identifier=system|value`` to resources imported earlier or in the same run, are all
-  resolved before mapping (batch lookups), so the mappers' ``ReferenceResolver`` stays in memory.
+  ``Type?identifier=system|value`` (Patient, Encounter, Practitioner, Organization; URL-encoded
+  or not) to resources imported earlier, in the same run or further up the same bundle or NDJSON
+  file, are resolved before mapping (batch lookups, then what each import adds), so the
+  mappers' ``ReferenceResolver`` stays in memory.
 - *Idempotency.* Patients are matched on their identifiers (Synthea's id is one), practitioners
   and organizations on theirs (the NPI), clinical rows on ``source_system``/``source_id``, raw
   resources on (type, source system, id): one lookup per type per bundle. Re-importing the same
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,11 +232,11 @@ def _references(value: Any) -> Iterator[str]:
 
 
 def _conditional(reference: str) -> tuple[str, str, str] | None:
-    """``Type?identifier=system|value`` -> (Type, system, value)."""
+    """``Type?identifier=system|value`` -> (Type, system, value); the query may be URL-encoded."""
     kind, sep, query = reference.partition("?")
     if not sep or not query.startswith("identifier="):
         return None
-    system, bar, value = query[len("identifier=") :].partition("|")
+    system, bar, value = unquote(query[len("identifier=") :]).partition("|")
     if not bar or not value:
         return None
     return kind, system, value
@@ -263,8 +266,12 @@ class Resolver:
         self.cache = cache
         self.local: dict[str, tuple[str, uuid.UUID]] = {}  # fullUrl or Type/id -> (type, our id)
         self.practitioners: dict[str, _Directory] = {}  # fullUrl -> practitioner
-        self.patients: dict[str, uuid.UUID] = {}  # literal/conditional reference -> patient
+        self.patients: dict[str, uuid.UUID] = {}  # literal reference -> patient
         self.encounters: dict[str, uuid.UUID] = {}
+        # Conditional references (``Type?identifier=system|value``), by (system, value): found
+        # among earlier imports, or imported by this bundle (an NDJSON line further up).
+        self.patients_by_identifier: dict[tuple[str, str], uuid.UUID] = {}
+        self.encounters_by_identifier: dict[tuple[str, str], uuid.UUID] = {}
 
     @property
     def source_system(self) -> str | None:
@@ -276,12 +283,18 @@ class Resolver:
             return found[1]
         if reference in self.patients:
             return self.patients[reference]
+        cond = _conditional(reference)
+        if cond is not None and cond[0] == "Patient" and (cond[1], cond[2]) in self.patients_by_identifier:
+            return self.patients_by_identifier[(cond[1], cond[2])]
         raise b.MappingError(f"unresolved patient reference {reference!r}", path="subject")
 
     def encounter_id(self, reference: str) -> uuid.UUID | None:
         found = self.local.get(reference)
         if found is not None and found[0] == "Encounter":
             return found[1]
+        cond = _conditional(reference)
+        if cond is not None and cond[0] == "Encounter":
+            return self.encounters_by_identifier.get((cond[1], cond[2]))
         return self.encounters.get(reference)
 
     def practitioner(self, reference: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -444,6 +457,7 @@ class BundleImport:
         patient_literals: set[str] = set()
         patient_conditionals: set[tuple[str, str]] = set()
         encounter_literals: set[str] = set()
+        encounter_conditionals: set[tuple[str, str]] = set()
         practitioner_conditionals: set[tuple[str, str]] = set()
         for e in entries:
             for ref in _references(e.resource):
@@ -453,6 +467,8 @@ class BundleImport:
                 if cond is not None:
                     if cond[0] == "Patient":
                         patient_conditionals.add((cond[1], cond[2]))
+                    elif cond[0] == "Encounter":
+                        encounter_conditionals.add((cond[1], cond[2]))
                     elif cond[0] == "Practitioner":
                         practitioner_conditionals.add((cond[1], cond[2]))
                     continue
@@ -469,9 +485,14 @@ class BundleImport:
         for system, value in sorted(patient_conditionals):
             found = await self._find_patient([(system, value)])
             if found is not None:
-                self.refs.patients[f"Patient?identifier={system}|{value}"] = found
+                self.refs.patients_by_identifier[(system, value)] = found
         if encounter_literals:
             await self._find_encounters(sorted(encounter_literals))
+        if encounter_conditionals:  # an encounter's first identifier is its source id
+            existing = await patients.existing_sources(
+                self.session, "Encounter", sorted(encounter_conditionals)
+            )
+            self.refs.encounters_by_identifier.update(existing)
         missing = [p for p in practitioner_conditionals if p not in self.cache.practitioners]
         if missing:
             owners = await staff.find_by_identifiers(self.session, self.principal, missing)
@@ -519,6 +540,12 @@ class BundleImport:
         rid = e.resource.get("id")
         if rid:
             self.refs.local[f"{kind}/{rid}"] = (kind, our_id)
+        identifiers = e.resource.get("identifier")
+        if kind == "Encounter" and isinstance(identifiers, list):
+            for ident in identifiers:
+                if isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
+                    key = (str(ident["system"])[:190], str(ident["value"])[:190])
+                    self.refs.encounters_by_identifier[key] = our_id
 
     # -- directory: organizations and practitioners --
 
@@ -593,6 +620,8 @@ class BundleImport:
             found = (await patients.register_patient(self.session, self.principal, data)).id
             outcome, status = CREATED, 201
         self._register_local(e, "Patient", found)
+        for ident in data.identifiers:  # later entries may name the patient by any identifier
+            self.refs.patients_by_identifier[(ident.system, ident.value)] = found
         return EntryResult(e.index, "Patient", outcome, location=f"Patient/{found}", status=status)
 
     # -- clinical rows --
@@ -678,11 +707,10 @@ class BundleImport:
         for key in ("subject", "patient", "beneficiary"):
             ref = resource.get(key)
             if isinstance(ref, Mapping) and ref.get("reference"):
-                target = str(ref["reference"])
-                found = self.refs.local.get(target)
-                if found is not None and found[0] == "Patient":
-                    return found[1]
-                return self.refs.patients.get(target)
+                try:
+                    return self.refs.patient_id(str(ref["reference"]))
+                except b.MappingError:
+                    return None  # kept raw all the same, without a patient
         return None
 
     async def _raw(self, entries: Sequence[Entry]) -> None:

@@ -317,3 +317,64 @@ async def test_bundles_may_be_larger_than_other_bodies(client: httpx.AsyncClient
     assert r.status_code == 200, r.text[:300]
     too_big = await client.post("/api/patients", content=b"x" * 2_000_000, headers=h)
     assert too_big.status_code == 413
+
+
+async def test_ndjson_conditional_references_to_resources_imported_earlier(
+    db: Database, tmp_path: Path
+) -> None:
+    """QA 34 F3-7: ``Patient?identifier=system|value`` (and ``Encounter?identifier=...``) resolve
+    to a resource imported earlier in the same NDJSON file, or in an earlier file of the run."""
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:qa34-imp", "value": "nd1"}],
+        "name": [{"family": "Conditional", "given": ["Nd"]}],
+    }
+    by_identifier = {"reference": "Patient?identifier=urn:qa34-imp|nd1"}
+    encounter = {
+        "resourceType": "Encounter",
+        "identifier": [{"system": "urn:qa34-enc", "value": "e1"}],
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": by_identifier,
+        "period": {"start": "2024-01-01T10:00:00Z"},
+    }
+
+    def heart_rate(
+        n: int, subject: dict[str, str], encounter: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "identifier": [{"system": "urn:qa34-obs", "value": str(n)}],
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": subject,
+            **({"encounter": encounter} if encounter else {}),
+            "effectiveDateTime": "2024-01-01T10:05:00Z",
+            "valueQuantity": {"value": 70 + n},
+        }
+
+    lines = [
+        patient,
+        encounter,
+        heart_rate(1, by_identifier, {"reference": "Encounter?identifier=urn:qa34-enc|e1"}),
+        heart_rate(2, {"reference": "Patient?identifier=urn%3Aqa34-imp%7Cnd1"}),  # URL-encoded
+        heart_rate(3, {"reference": "Patient?identifier=urn:qa34-imp|nobody"}),
+    ]
+    (tmp_path / "a.ndjson").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    (tmp_path / "b.ndjson").write_text(json.dumps(heart_rate(4, by_identifier)) + "\n")
+
+    report = await importer.import_paths(db, [tmp_path])
+    assert [(p.position, p.message) for p in report.problems] == [
+        ("line 5", "unresolved patient reference 'Patient?identifier=urn:qa34-imp|nobody'")
+    ]
+    assert report.counts["Observation"][importer.CREATED] == 3
+    async with db.sessionmaker() as s:
+        [patient_id] = (await s.execute(select(pm.Patient.id))).scalars().all()
+        enc = (await s.execute(select(pm.Encounter))).scalar_one()
+        rows = (await s.execute(select(pm.Observation).order_by(pm.Observation.source_id))).scalars().all()
+    assert enc.patient_id == patient_id
+    assert [(o.source_id, o.patient_id, o.encounter_id) for o in rows] == [
+        ("1", patient_id, enc.id),
+        ("2", patient_id, None),
+        ("4", patient_id, None),
+    ]
