@@ -846,7 +846,7 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
     """Parse one file; a malformed one is reported with its position and yields nothing."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows) is no JSON
     except (OSError, UnicodeDecodeError) as exc:
         report.problems.append(Problem(label, "file", None, f"cannot read: {exc}"))
         report.bundles_failed += 1

@@ -1,11 +1,12 @@
 """Reading FHIR JSON (request bodies, import files and NDJSON lines) without surprises.
 
-``loads`` accepts what ``json.loads`` accepts, and turns everything else into ``JsonError`` (a
-``ValueError`` with a message and, when known, a line and column): malformed text, text that is
-not UTF-8, numbers too long to convert, ``\\ud800``-style escapes of half a surrogate pair (no
-character: no database stores it), and nesting deeper than ``MAX_DEPTH`` levels (no FHIR
-resource comes near it; the code that walks a resource, ours and the validators', recurses, and
-must not run out of stack on a hostile document).
+``loads`` accepts what ``json.loads`` accepts (and a leading UTF-8 byte order mark, as Windows
+exporters write it), and turns everything else into ``JsonError`` (a ``ValueError`` with a
+message and, when known, a line and column): malformed text, text that is not UTF-8, numbers
+too long to convert, ``\\ud800``-style escapes of half a surrogate pair (no character: no
+database stores it), and nesting deeper than ``MAX_DEPTH`` levels (no FHIR resource comes near
+it; the code that walks a resource, ours and the validators', recurses, and must not run out of
+stack on a hostile document).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def loads(data: bytes | str) -> Any:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise JsonError(f"not UTF-8 text (byte {exc.start})") from None
+    data = data.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows exporters) is no JSON
     try:
         value = json.loads(data)
     except json.JSONDecodeError as exc:

@@ -378,3 +378,25 @@ async def test_ndjson_conditional_references_to_resources_imported_earlier(
         ("2", patient_id, None),
         ("4", patient_id, None),
     ]
+
+
+async def test_utf8_files_and_bodies_with_a_byte_order_mark(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
+) -> None:
+    """QA 34 F3-8: Windows exporters write a UTF-8 BOM; it is no part of the JSON."""
+    bundle, _ = _small_patient_bundle(npi="557")
+    (tmp_path / "h_bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(bundle, ensure_ascii=False).encode())
+    line = json.dumps(_patient(str(uuid.uuid4()), family="Bömlich"), ensure_ascii=False)
+    (tmp_path / "bom.ndjson").write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
+    report = await importer.import_paths(db, [tmp_path])
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.counts["Patient"][importer.CREATED] == 2
+
+    h = await headers_for(client, db, "doctor")
+    body = {"resourceType": "Patient", "name": [{"family": "Bom"}]}
+    r = await client.post(
+        "/fhir/Patient",
+        content=b"\xef\xbb\xbf" + json.dumps(body).encode(),
+        headers={**h, "Content-Type": "application/fhir+json"},
+    )
+    assert r.status_code == 201, r.text
