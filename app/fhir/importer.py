@@ -492,7 +492,7 @@ class BundleImport:
             existing = await patients.existing_sources(
                 self.session, "Encounter", sorted(encounter_conditionals)
             )
-            self.refs.encounters_by_identifier.update(existing)
+            self.refs.encounters_by_identifier.update({pair: row.id for pair, row in existing.items()})
         missing = [p for p in practitioner_conditionals if p not in self.cache.practitioners]
         if missing:
             owners = await staff.find_by_identifiers(self.session, self.principal, missing)
@@ -531,8 +531,8 @@ class BundleImport:
         systems = [s for s in (self.refs.source_system, SYNTHEA) if s]
         for system in dict.fromkeys(systems):
             existing = await patients.existing_sources(self.session, "Encounter", [(system, r) for r in rids])
-            for (_, rid), row_id in existing.items():
-                self.refs.encounters.setdefault(f"Encounter/{rid}", row_id)
+            for (_, rid), row in existing.items():
+                self.refs.encounters.setdefault(f"Encounter/{rid}", row.id)
 
     def _register_local(self, e: Entry, kind: str, our_id: uuid.UUID) -> None:
         if e.full_url:
@@ -637,7 +637,7 @@ class BundleImport:
             keys[e.index] = key
             if key is not None:
                 wanted.setdefault(e.resource_type, []).append(key)
-        existing: dict[str, dict[tuple[str, str], uuid.UUID]] = {}
+        existing: dict[str, dict[tuple[str, str], patients.SourceRow]] = {}
         for kind, pairs in wanted.items():
             existing[kind] = await patients.existing_sources(self.session, kind, pairs)
         for e in entries:
@@ -646,20 +646,40 @@ class BundleImport:
             )
 
     async def _clinical_one(
-        self, e: Entry, key: tuple[str, str] | None, existing: dict[tuple[str, str], uuid.UUID]
+        self, e: Entry, key: tuple[str, str] | None, existing: dict[tuple[str, str], patients.SourceRow]
     ) -> EntryResult:
         kind = e.resource_type
         if key is not None and key in existing:
-            our_id = existing[key]
-            self._register_local(e, kind, our_id)
-            return EntryResult(e.index, kind, UNCHANGED, location=f"{kind}/{our_id}", status=200)
+            seen = existing[key]
+            self._check_same_patient(e, key, seen)
+            self._register_local(e, kind, seen.id)
+            return EntryResult(e.index, kind, UNCHANGED, location=f"{kind}/{seen.id}", status=200)
         data = MAPPERS[kind].from_fhir(e.resource, self.refs)
         patient_id = b.patient_of(e.resource, self.refs)
         row = await self._write(kind, patient_id, data)
         if key is not None:
-            existing[key] = row.id
+            existing[key] = patients.SourceRow(row.id, patient_id)
         self._register_local(e, kind, row.id)
         return EntryResult(e.index, kind, CREATED, location=f"{kind}/{row.id}", status=201)
+
+    def _check_same_patient(self, e: Entry, key: tuple[str, str], seen: patients.SourceRow) -> None:
+        """A record imported before belongs to the patient this entry names. If it does not, the
+        patient it names is not the one it was imported for (its identifiers were changed since,
+        so this import found no patient and registered a new one): refuse rather than report
+        "unchanged" beside a duplicate patient."""
+        try:
+            patient_id = b.patient_of(e.resource, self.refs)
+        except AppError:
+            return  # nothing to compare with: the record is there, unchanged
+        if patient_id != seen.patient_id:
+            raise Conflict(
+                f"{e.resource_type} {key[0]}|{key[1]} was imported before for Patient/{seen.patient_id},"
+                f" not for the patient this entry names (Patient/{patient_id}): that patient's"
+                " identifiers no longer match the source's; restore them (or merge the records)"
+                " before importing again",
+                code="source_patient_mismatch",
+                details={"imported_for": str(seen.patient_id), "named": str(patient_id)},
+            )
 
     async def _write(self, kind: str, patient_id: uuid.UUID, data: Any) -> pm.ClinicalRow:
         s, p = self.session, self.principal

@@ -238,14 +238,31 @@ async def get_patient(session: AsyncSession, principal: Principal, patient_id: u
 
 
 async def update_patient(
-    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.PatientUpdate
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    data: s.PatientUpdate,
+    *,
+    keep_identifier_systems_not_sent: bool = False,
 ) -> Patient:
+    """Apply ``data``; a list given replaces the stored list. With
+    ``keep_identifier_systems_not_sent`` (FHIR update), the identifiers sent replace the stored
+    ones of their systems only: identifiers of other systems (another system's ids, which the
+    sender does not manage and re-imports match on) stay."""
     repo.authorize(session, principal, patient_id, Access.DEMOGRAPHICS_WRITE)
     patient = await repo.get_patient(session, patient_id, for_update=True)
     fields = data.model_fields_set
     if data.identifiers is not None:
-        await _refuse_taken_identifiers(session, data.identifiers, patient_id=patient_id)
-        _apply_identifiers(patient, data.identifiers, new=False)
+        identifiers = list(data.identifiers)
+        if keep_identifier_systems_not_sent:
+            sent = {i.system for i in identifiers}
+            identifiers += [
+                s.Identifier.model_validate(s.IdentifierRead.model_validate(row).model_dump())
+                for row in patient.identifiers
+                if row.system not in sent
+            ]
+        await _refuse_taken_identifiers(session, identifiers, patient_id=patient_id)
+        _apply_identifiers(patient, identifiers, new=False)
     if data.names is not None:
         _apply_names(patient, data.names)
     if data.gender is not None:
@@ -466,26 +483,31 @@ KINDS_BY_TYPE: dict[str, Kind[Any]] = {
 }
 
 
+class SourceRow(NamedTuple):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+
+
 async def existing_sources(
     session: AsyncSession, resource_type: str, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], uuid.UUID]:
-    """(source_system, source_id) -> row id, for the source records imported already.
+) -> dict[tuple[str, str], SourceRow]:
+    """(source_system, source_id) -> (row id, its patient), for the source records imported already.
 
     For importers deciding "new or seen before" in one query per type instead of one per
     resource. It answers only that (ids, no clinical content), so it needs no principal; the
     importer holds clinical:write to get this far."""
     model = KINDS_BY_TYPE[resource_type].model
-    found: dict[tuple[str, str], uuid.UUID] = {}
+    found: dict[tuple[str, str], SourceRow] = {}
     unique = sorted(set(pairs))
     for start in range(0, len(unique), 500):
         by_system: dict[str, list[str]] = {}
         for system, value in unique[start : start + 500]:
             by_system.setdefault(system, []).append(value)
-        query = select(model.source_system, model.source_id, model.id).where(
+        query = select(model.source_system, model.source_id, model.id, model.patient_id).where(
             or_(*(and_(model.source_system == s, model.source_id.in_(v)) for s, v in by_system.items()))
         )
-        for found_system, found_id, row_id in (await session.execute(query)).all():
-            found[(str(found_system), str(found_id))] = row_id
+        for found_system, found_id, row_id, patient_id in (await session.execute(query)).all():
+            found[(str(found_system), str(found_id))] = SourceRow(row_id, patient_id)
     return found
 
 

@@ -23,6 +23,7 @@ from tests.patients.helpers import headers_for
 SYNTHEA = "https://github.com/synthetichealth/synthea"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 FRANKIE = "standard/Frankie174_Jast432_a5b737fb-1f94-4767-802b-1112051f5101.json"
+ACCENTED_PATIENT = "hiv/Ramona980_Godínez202_6eb9f136-121e-2f36-9115-d450c210dced.json"
 
 
 def _patient(pid: str, family: str = "Tester") -> dict[str, Any]:
@@ -400,3 +401,43 @@ async def test_utf8_files_and_bodies_with_a_byte_order_mark(
         headers={**h, "Content-Type": "application/fhir+json"},
     )
     assert r.status_code == 201, r.text
+
+
+async def test_reimport_after_identifiers_changed_never_splits_a_patient(
+    client: httpx.AsyncClient, db: Database, sample_data: Path
+) -> None:
+    """QA 34 F3-9, on the real Ramona Godínez bundle: a FHIR PUT that names no identifiers keeps
+    them, so a re-import finds her; identifiers wiped through the native API make the re-import
+    refuse the bundle (her records were imported for another patient) instead of registering an
+    empty duplicate and calling her records "unchanged"."""
+    path = sample_data / "synthea" / ACCENTED_PATIENT
+    first = await importer.import_paths(db, [path])
+    assert first.ok, [str(p) for p in first.problems[:3]]
+    [pid] = await _patient_ids(db)
+    h = await headers_for(client, db, "doctor")
+    fhir = {**h, "Content-Type": "application/fhir+json"}
+    r = await client.put(
+        f"/fhir/Patient/{pid}",
+        json={"resourceType": "Patient", "id": str(pid), "name": [{"family": "X"}]},
+        headers=fhir,
+    )
+    assert r.status_code == 200, r.text
+
+    again = await importer.import_paths(db, [path])
+    assert again.ok and again.total(importer.CREATED) == 0, [str(p) for p in again.problems[:3]]
+    assert again.counts["Patient"][importer.UNCHANGED] == 1
+    assert await _patient_ids(db) == [pid]
+
+    r = await client.patch(f"/api/patients/{pid}", json={"identifiers": []}, headers=h)
+    assert r.status_code == 200, r.text
+    split = await importer.import_paths(db, [path])
+    [problem] = split.problems
+    assert problem.file.endswith(".json") and problem.resource_type == "Encounter"
+    assert f"was imported before for Patient/{pid}" in problem.message
+    assert split.total(importer.CREATED) == 0 and split.bundles_failed == 1
+    assert await _patient_ids(db) == [pid]  # no empty duplicate was left behind
+
+
+async def _patient_ids(db: Database) -> list[uuid.UUID]:
+    async with db.sessionmaker() as s:
+        return list((await s.execute(select(pm.Patient.id))).scalars())

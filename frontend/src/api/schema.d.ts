@@ -1645,7 +1645,7 @@ export interface paths {
         };
         /** Read a patient */
         get: operations["read_patient_fhir_Patient__patient_id__get"];
-        /** Update a patient (the resource replaces what we keep) */
+        /** Update a patient: the resource replaces the demographics we keep; identifiers are replaced per system (systems the resource does not name keep theirs) */
         put: operations["update_patient_fhir_Patient__patient_id__put"];
         post?: never;
         delete?: never;
