@@ -944,6 +944,30 @@ class MedicationRequestRead(_ClinicalOut):
     encounter_id: uuid.UUID | None
 
 
+class AllergyRef(BaseModel):
+    id: uuid.UUID
+    code: Coding
+    criticality: str | None
+
+
+class AllergyCheck(BaseModel):
+    """What the allergy check did for this prescription. ``names_only``: some active allergies
+    could be compared by name only (the drug or the allergy has no code in a common system):
+    no name matched, which proves less than a code; the prescriber should look at them."""
+
+    status: Literal["no_allergies", "clear", "names_only", "overridden", "not_checked"]
+    message: str
+    compared_by_name_only: list[AllergyRef] = Field(
+        description="The active allergies no code of the drug or its ingredients could be compared with"
+    )
+
+
+class MedicationRequestCreated(MedicationRequestRead):
+    """The answer to a prescription: the request, and what the allergy check did."""
+
+    allergy_check: AllergyCheck
+
+
 # --- chart -----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from app.auth.permissions import Perm
 from app.deps import Principal
 from app.errors import BadRequest, Conflict, NotFound
 from app.kit.time import utcnow
+from app.patients import allergy_check
 from app.patients import names as naming
 from app.patients import repository as repo
 from app.patients import schemas as s
@@ -981,61 +982,32 @@ async def update_observation(
 # --- medication requests ---------------------------------------------------------------
 
 
-def _same_text(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and " ".join(naming.fold(a or "").split()) == " ".join(naming.fold(b or "").split())
-
-
 def allergy_conflicts(
     allergies: Sequence[Allergy], medication: s.Coding, ingredients: Sequence[s.Coding]
 ) -> list[dict[str, Any]]:
-    """Recorded allergies the drug matches: by code (the same code, in the same system when both
-    name one) on the drug or any ingredient; else by display, case- and accent-insensitively,
-    when a code is missing or the two are coded in different systems."""
-    candidates = [("medication", medication)] + [("ingredient", c) for c in ingredients]
-    found: list[dict[str, Any]] = []
-    for allergy in allergies:
-        a = allergy.code
-        for on, drug in candidates:
-            by = None
-            same_system = a.system is None or drug.system is None or a.system == drug.system
-            if a.code and drug.code and same_system:
-                if a.code.strip().lower() == drug.code.strip().lower():
-                    by = "code"
-            elif _same_text(a.display, drug.display):
-                by = "display"
-            if by is not None:
-                found.append(
-                    {
-                        "allergy": {
-                            "id": str(allergy.id),
-                            "code": {"system": a.system, "code": a.code, "display": a.display},
-                            "criticality": allergy.criticality,
-                        },
-                        "matched": {
-                            "on": on,
-                            "by": by,
-                            "system": drug.system,
-                            "code": drug.code,
-                            "display": drug.display,
-                        },
-                    }
-                )
-                break
-    return found
+    """Recorded allergies the drug matches, by code or by name (see ``allergy_check``)."""
+    return allergy_check.conflicts(allergies, medication, ingredients)
 
 
 _OPEN_STATUSES = ("active", "on-hold", "draft")
 
 
-async def prescribe(
+class Prescription(NamedTuple):
+    row: MedicationRequest
+    allergy_check: dict[str, Any]  # see allergy_check.outcome
+
+
+async def prescribe_checked(
     session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.MedicationRequestCreate
-) -> MedicationRequest:
+) -> Prescription:
+    """Prescribe after the allergy check: a drug matching an active allergy (by code or by name)
+    is refused (409 ``allergy_conflict``) unless ``override_reason`` is given, which is stored
+    and audited. The answer says what the check did (``allergy_check``), also when it could
+    compare names only."""
     await _prepare_write(session, principal, patient_id, data.encounter_id, access=Access.PRESCRIBE)
-    conflicts: list[dict[str, Any]] = []
-    if data.status in _OPEN_STATUSES:
-        conflicts = allergy_conflicts(
-            await repo.active_allergies(session, patient_id), data.medication, data.ingredients
-        )
+    checked = data.status in _OPEN_STATUSES
+    allergies = await repo.active_allergies(session, patient_id) if checked else []
+    conflicts = allergy_conflicts(allergies, data.medication, data.ingredients)
     if conflicts and not data.override_reason:
         first = conflicts[0]
         raise Conflict(
@@ -1043,6 +1015,13 @@ async def prescribe(
             code="allergy_conflict",
             details={"allergy": first["allergy"], "matched": first["matched"], "conflicts": conflicts},
         )
+    outcome = allergy_check.outcome(
+        checked=checked,
+        allergies=allergies,
+        medication=data.medication,
+        ingredients=data.ingredients,
+        found=conflicts,
+    )
     row = MedicationRequest(
         patient_id=patient_id,
         medication=_required_code(data.medication),
@@ -1056,13 +1035,13 @@ async def prescribe(
         **data.model_dump(exclude={"medication", "route", "ingredients", "override_reason", "authored_at"}),
         authored_at=data.authored_at or utcnow(),
     )
-    await _add(
-        session,
-        principal,
-        MEDICATION_REQUESTS,
-        row,
-        {"medication": row.medication_display or row.medication_code},
-    )
+    details: dict[str, Any] = {
+        "medication": row.medication_display or row.medication_code,
+        "allergy_check": outcome["status"],
+    }
+    if outcome["compared_by_name_only"]:
+        details["compared_by_name_only"] = [a["id"] for a in outcome["compared_by_name_only"]]
+    await _add(session, principal, MEDICATION_REQUESTS, row, details)
     if conflicts:
         audit.record(
             session,
@@ -1072,7 +1051,14 @@ async def prescribe(
             patient_id=patient_id,
             details={"reason": data.override_reason, "conflicts": conflicts},
         )
-    return row
+    return Prescription(row, outcome)
+
+
+async def prescribe(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.MedicationRequestCreate
+) -> MedicationRequest:
+    """``prescribe_checked`` for callers that need only the row (FHIR, the importer)."""
+    return (await prescribe_checked(session, principal, patient_id, data)).row
 
 
 async def change_medication_request_status(

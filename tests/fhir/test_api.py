@@ -397,6 +397,20 @@ async def test_conditions_allergies_and_prescribing(client: httpx.AsyncClient, d
         ],
         "dispenseRequest": {"numberOfRepeatsAllowed": 2, "quantity": {"value": 30}},
     }
+    # A drug sent by name only is compared by name: the allergy to Penicillin G refuses it too.
+    by_name = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Penicillin G benzathine 1.2 MU injection"},
+        "subject": subject,
+    }
+    outcome = assert_outcome(
+        await client.post("/fhir/MedicationRequest", json=by_name, headers={**doctor, **FHIR}),
+        409,
+        "conflict",
+    )
+    assert error_code(outcome) == "allergy_conflict"
     conflict = await client.post("/fhir/MedicationRequest", json=prescription, headers={**doctor, **FHIR})
     assert error_code(assert_outcome(conflict, 409, "conflict")) == "allergy_conflict"
 

@@ -2,7 +2,15 @@ import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNod
 import { Link } from "react-router";
 import type { ApiClient } from "../api/client";
 import { ApiError, describeError } from "../api/errors";
-import type { Allergy, Condition, MedicationRequest, Observation, Patient, PatientChart } from "../api/types";
+import type {
+  Allergy,
+  Condition,
+  MedicationRequest,
+  MedicationRequestCreated,
+  Observation,
+  Patient,
+  PatientChart,
+} from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { getChart, getPatient, stopMedication } from "./api";
 import {
@@ -444,13 +452,17 @@ export function PatientRecord({
   const demographics = useLoad<Patient>((signal) => getPatient(api, patientId, signal), [api, patientId], !clinical);
   const [prescribing, setPrescribing] = useState(false);
   const [announcement, setAnnouncement] = useState("");
+  const [allergyNotice, setAllergyNotice] = useState<string | null>(null);
   const prescribeButton = useRef<HTMLButtonElement>(null);
   const medsRef = useRef<HTMLDivElement>(null);
   const reloadChart = chart.reload;
 
   const onPrescribed = useCallback(
-    (med: MedicationRequest) => {
+    (med: MedicationRequestCreated) => {
       setPrescribing(false);
+      // The check could compare some allergies by name only: say so where it cannot be missed.
+      const check = med.allergy_check;
+      setAllergyNotice(check?.status === "names_only" ? check.message : null);
       setAnnouncement(`Prescribed ${codingText(med.medication)}.`);
       reloadChart();
       requestAnimationFrame(() => medsRef.current?.focus());
@@ -482,6 +494,11 @@ export function PatientRecord({
       <p className="visually-hidden" role="status" aria-live="polite">
         {announcement}
       </p>
+      {allergyNotice && (
+        <div className="allergy-hint" role="note" aria-label="Allergy check">
+          <strong>⚠ Allergy check by name only:</strong> {allergyNotice}
+        </div>
+      )}
       {state.status === "error" && (
         <div className="form-error" role="alert">
           Could not refresh the chart: {describeError(state.error)}
@@ -498,6 +515,7 @@ export function PatientRecord({
                 className="button button-primary"
                 onClick={() => {
                   setAnnouncement("");
+                  setAllergyNotice(null);
                   setPrescribing(true);
                 }}
               >
