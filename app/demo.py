@@ -497,12 +497,12 @@ async def _add_demo_emails(session: Any, principal: Any) -> int:
             continue
         record = await patients.get_patient(session, principal, found[0].id)
         telecoms = [
-            pts.ContactPoint.model_validate(
+            pts.PatientContactPoint.model_validate(
                 {"system": t.system, "value": t.value, "use": t.use, "rank": t.rank}
             )
             for t in record.telecoms
         ]
-        telecoms.append(pts.ContactPoint(system="email", value=spec["email"], use="home"))
+        telecoms.append(pts.PatientContactPoint(system="email", value=spec["email"], use="home"))
         await patients.update_patient(session, principal, record.id, pts.PatientUpdate(telecoms=telecoms))
         added += 1
     return added

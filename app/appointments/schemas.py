@@ -8,7 +8,7 @@ a screen shows "09:00" without doing time-zone arithmetic of its own.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.kit import time as kit_time
 from app.kit.text import no_control_characters
 
 GRANULE = 5
@@ -29,8 +30,9 @@ MAX_DURATION_MINUTES = 8 * 60
 # Every instant the appointment book takes (searches, listings, bookings, FHIR dates) lies in
 # [EARLIEST_INSTANT, LATEST_INSTANT), else 400 ``date_out_of_range``: far enough either way for
 # any real calendar, and far from the ends of Python's and the databases' date ranges.
-EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+# (The bounds are the ones every module applies, from app.kit.time.)
+EARLIEST_INSTANT = kit_time.EARLIEST_INSTANT
+LATEST_INSTANT = kit_time.LATEST_INSTANT
 # Bookings (and waitlist dates) reach at most this many days ahead, else 400 ``too_far_ahead``;
 # the slot search offers nothing later.
 BOOKING_HORIZON_DAYS = 730

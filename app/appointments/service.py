@@ -28,7 +28,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,7 +65,7 @@ from app.config import Settings
 from app.deps import Principal
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.kit import ical
-from app.kit.time import utcnow
+from app.kit.time import utcnow, within_bounds
 from app.notifications import service as notifications
 from app.patients import service as patients
 from app.staff import service as staff
@@ -94,11 +94,8 @@ def check_instant(value: datetime, name: str) -> datetime:
     ``schemas.EARLIEST_INSTANT`` to before ``LATEST_INSTANT``: 1900 to 2200); else 400
     ``date_out_of_range``. Every instant handed in (natively or by the FHIR facade) passes here
     first: arithmetic on the year 1 or 9999 would overflow."""
-    try:
-        utc: datetime | None = value.astimezone(UTC)
-    except OverflowError:  # the year 1 or 9999 in another zone is before or after any UTC instant
-        utc = None
-    if utc is None or not s.EARLIEST_INSTANT <= utc < s.LATEST_INSTANT:
+    utc = within_bounds(value)  # None also for the year 1 or 9999 in another zone (no UTC twin)
+    if utc is None:
         raise BadRequest(
             f"{name} must be between {s.EARLIEST_INSTANT.year} and {s.LATEST_INSTANT.year} (UTC)",
             code="date_out_of_range",

@@ -13,7 +13,9 @@ SOFTWARE_VERSION = "0.1.0"
 # Interactions beyond read + search-type, per resource type.
 CREATE = {"Patient", "Condition", "AllergyIntolerance", "Observation", "MedicationRequest"}
 UPDATE = {
-    "Patient": "The resource replaces the demographics we keep (the MRN is ours and cannot change).",
+    "Patient": "The resource (with its id) replaces the demographics we keep; its identifiers replace"
+    " ours of the systems it names, identifiers of other systems stay (the MRN is ours and cannot"
+    " change). Every update must carry the resource's id, as in the URL.",
     "Condition": "Changes clinicalStatus, verificationStatus, abatement and note; the code cannot change.",
     "AllergyIntolerance": "Changes status, criticality, note and reactions; the code cannot change.",
     "Observation": "Corrects status (e.g. final to amended, corrected or entered-in-error), value[x],"

@@ -68,6 +68,7 @@ def _addresses(items: Any) -> list[dict[str, Any]]:
 # --- inbound ---------------------------------------------------------------------------
 
 
+@b.reads_fhir
 def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
     b.check_type(resource, "Practitioner")
     names = [n for n in resource.get("name") or [] if isinstance(n, Mapping)]
@@ -115,6 +116,7 @@ def practitioner_from_fhir(resource: Mapping[str, Any]) -> ss.StaffCreate:
     return b.build(ss.StaffCreate, data, "Practitioner")
 
 
+@b.reads_fhir
 def organization_from_fhir(resource: Mapping[str, Any]) -> fs.FacilityCreate:
     b.check_type(resource, "Organization")
     name = b._clip(resource.get("name"), 255)

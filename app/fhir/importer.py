@@ -9,8 +9,10 @@ are those of any other write:
   Encounters (other resources point at them), then everything else in bundle order.
 - *References.* ``urn:uuid:`` full URLs inside the bundle, literal ``Patient/{id}`` and
   ``Encounter/{id}`` (our ids, or source ids imported earlier), and conditional references
-  ``Type?identifier=system|value`` to resources imported earlier or in the same run, are all
-  resolved before mapping (batch lookups), so the mappers' ``ReferenceResolver`` stays in memory.
+  ``Type?identifier=system|value`` (Patient, Encounter, Practitioner, Organization; URL-encoded
+  or not) to resources imported earlier, in the same run or further up the same bundle or NDJSON
+  file, are resolved before mapping (batch lookups, then what each import adds), so the
+  mappers' ``ReferenceResolver`` stays in memory.
 - *Idempotency.* Patients are matched on their identifiers (Synthea's id is one), practitioners
   and organizations on theirs (the NPI), clinical rows on ``source_system``/``source_id``, raw
   resources on (type, source system, id): one lookup per type per bundle. Re-importing the same
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
 import uuid
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +54,7 @@ from app.deps import Principal
 from app.errors import AppError, Conflict
 from app.facilities import service as facilities
 from app.facilities.schemas import FacilityIdentifier
-from app.fhir import directory
+from app.fhir import directory, jsonio
 from app.fhir.bookkeeping import FhirRawResource
 from app.fhir.mappers import MAPPERS
 from app.fhir.mappers import base as b
@@ -58,6 +62,8 @@ from app.patients import models as pm
 from app.patients import service as patients
 from app.staff import service as staff
 from app.staff.schemas import StaffIdentifier
+
+log = logging.getLogger("app.fhir.import")
 
 SYNTHEA = "https://github.com/synthetichealth/synthea"
 # The system under which a resource's own ``id`` is recorded when the file says nothing better.
@@ -226,11 +232,11 @@ def _references(value: Any) -> Iterator[str]:
 
 
 def _conditional(reference: str) -> tuple[str, str, str] | None:
-    """``Type?identifier=system|value`` -> (Type, system, value)."""
+    """``Type?identifier=system|value`` -> (Type, system, value); the query may be URL-encoded."""
     kind, sep, query = reference.partition("?")
     if not sep or not query.startswith("identifier="):
         return None
-    system, bar, value = query[len("identifier=") :].partition("|")
+    system, bar, value = unquote(query[len("identifier=") :]).partition("|")
     if not bar or not value:
         return None
     return kind, system, value
@@ -260,8 +266,12 @@ class Resolver:
         self.cache = cache
         self.local: dict[str, tuple[str, uuid.UUID]] = {}  # fullUrl or Type/id -> (type, our id)
         self.practitioners: dict[str, _Directory] = {}  # fullUrl -> practitioner
-        self.patients: dict[str, uuid.UUID] = {}  # literal/conditional reference -> patient
+        self.patients: dict[str, uuid.UUID] = {}  # literal reference -> patient
         self.encounters: dict[str, uuid.UUID] = {}
+        # Conditional references (``Type?identifier=system|value``), by (system, value): found
+        # among earlier imports, or imported by this bundle (an NDJSON line further up).
+        self.patients_by_identifier: dict[tuple[str, str], uuid.UUID] = {}
+        self.encounters_by_identifier: dict[tuple[str, str], uuid.UUID] = {}
 
     @property
     def source_system(self) -> str | None:
@@ -273,12 +283,18 @@ class Resolver:
             return found[1]
         if reference in self.patients:
             return self.patients[reference]
+        cond = _conditional(reference)
+        if cond is not None and cond[0] == "Patient" and (cond[1], cond[2]) in self.patients_by_identifier:
+            return self.patients_by_identifier[(cond[1], cond[2])]
         raise b.MappingError(f"unresolved patient reference {reference!r}", path="subject")
 
     def encounter_id(self, reference: str) -> uuid.UUID | None:
         found = self.local.get(reference)
         if found is not None and found[0] == "Encounter":
             return found[1]
+        cond = _conditional(reference)
+        if cond is not None and cond[0] == "Encounter":
+            return self.encounters_by_identifier.get((cond[1], cond[2]))
         return self.encounters.get(reference)
 
     def practitioner(self, reference: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -316,8 +332,11 @@ class Entry:
 
 
 def entries_of(bundle: Mapping[str, Any]) -> list[Entry]:
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise b.MappingError("Bundle.entry must be an array", path="Bundle.entry")
     out = []
-    for i, e in enumerate(bundle.get("entry") or []):
+    for i, e in enumerate(entries or []):
         if not isinstance(e, Mapping):
             out.append(Entry(i, {}))
             continue
@@ -337,8 +356,8 @@ def entries_of(bundle: Mapping[str, Any]) -> list[Entry]:
 def _source_system_for(entries: Sequence[Entry], default: str | None) -> str | None:
     """Synthea's ids are stable UUIDs: record them under Synthea's system, like its identifiers."""
     for e in entries:
-        if e.resource_type == "Patient":
-            for ident in e.resource.get("identifier") or []:
+        if e.resource_type == "Patient" and isinstance(e.resource.get("identifier"), list):
+            for ident in e.resource["identifier"]:
                 if isinstance(ident, Mapping) and ident.get("system") == SYNTHEA:
                     return SYNTHEA
     return default
@@ -438,6 +457,7 @@ class BundleImport:
         patient_literals: set[str] = set()
         patient_conditionals: set[tuple[str, str]] = set()
         encounter_literals: set[str] = set()
+        encounter_conditionals: set[tuple[str, str]] = set()
         practitioner_conditionals: set[tuple[str, str]] = set()
         for e in entries:
             for ref in _references(e.resource):
@@ -447,6 +467,8 @@ class BundleImport:
                 if cond is not None:
                     if cond[0] == "Patient":
                         patient_conditionals.add((cond[1], cond[2]))
+                    elif cond[0] == "Encounter":
+                        encounter_conditionals.add((cond[1], cond[2]))
                     elif cond[0] == "Practitioner":
                         practitioner_conditionals.add((cond[1], cond[2]))
                     continue
@@ -463,9 +485,14 @@ class BundleImport:
         for system, value in sorted(patient_conditionals):
             found = await self._find_patient([(system, value)])
             if found is not None:
-                self.refs.patients[f"Patient?identifier={system}|{value}"] = found
+                self.refs.patients_by_identifier[(system, value)] = found
         if encounter_literals:
             await self._find_encounters(sorted(encounter_literals))
+        if encounter_conditionals:  # an encounter's first identifier is its source id
+            existing = await patients.existing_sources(
+                self.session, "Encounter", sorted(encounter_conditionals)
+            )
+            self.refs.encounters_by_identifier.update({pair: row.id for pair, row in existing.items()})
         missing = [p for p in practitioner_conditionals if p not in self.cache.practitioners]
         if missing:
             owners = await staff.find_by_identifiers(self.session, self.principal, missing)
@@ -504,8 +531,8 @@ class BundleImport:
         systems = [s for s in (self.refs.source_system, SYNTHEA) if s]
         for system in dict.fromkeys(systems):
             existing = await patients.existing_sources(self.session, "Encounter", [(system, r) for r in rids])
-            for (_, rid), row_id in existing.items():
-                self.refs.encounters.setdefault(f"Encounter/{rid}", row_id)
+            for (_, rid), row in existing.items():
+                self.refs.encounters.setdefault(f"Encounter/{rid}", row.id)
 
     def _register_local(self, e: Entry, kind: str, our_id: uuid.UUID) -> None:
         if e.full_url:
@@ -513,6 +540,12 @@ class BundleImport:
         rid = e.resource.get("id")
         if rid:
             self.refs.local[f"{kind}/{rid}"] = (kind, our_id)
+        identifiers = e.resource.get("identifier")
+        if kind == "Encounter" and isinstance(identifiers, list):
+            for ident in identifiers:
+                if isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
+                    key = (str(ident["system"])[:190], str(ident["value"])[:190])
+                    self.refs.encounters_by_identifier[key] = our_id
 
     # -- directory: organizations and practitioners --
 
@@ -587,6 +620,8 @@ class BundleImport:
             found = (await patients.register_patient(self.session, self.principal, data)).id
             outcome, status = CREATED, 201
         self._register_local(e, "Patient", found)
+        for ident in data.identifiers:  # later entries may name the patient by any identifier
+            self.refs.patients_by_identifier[(ident.system, ident.value)] = found
         return EntryResult(e.index, "Patient", outcome, location=f"Patient/{found}", status=status)
 
     # -- clinical rows --
@@ -602,7 +637,7 @@ class BundleImport:
             keys[e.index] = key
             if key is not None:
                 wanted.setdefault(e.resource_type, []).append(key)
-        existing: dict[str, dict[tuple[str, str], uuid.UUID]] = {}
+        existing: dict[str, dict[tuple[str, str], patients.SourceRow]] = {}
         for kind, pairs in wanted.items():
             existing[kind] = await patients.existing_sources(self.session, kind, pairs)
         for e in entries:
@@ -611,20 +646,40 @@ class BundleImport:
             )
 
     async def _clinical_one(
-        self, e: Entry, key: tuple[str, str] | None, existing: dict[tuple[str, str], uuid.UUID]
+        self, e: Entry, key: tuple[str, str] | None, existing: dict[tuple[str, str], patients.SourceRow]
     ) -> EntryResult:
         kind = e.resource_type
         if key is not None and key in existing:
-            our_id = existing[key]
-            self._register_local(e, kind, our_id)
-            return EntryResult(e.index, kind, UNCHANGED, location=f"{kind}/{our_id}", status=200)
+            seen = existing[key]
+            self._check_same_patient(e, key, seen)
+            self._register_local(e, kind, seen.id)
+            return EntryResult(e.index, kind, UNCHANGED, location=f"{kind}/{seen.id}", status=200)
         data = MAPPERS[kind].from_fhir(e.resource, self.refs)
         patient_id = b.patient_of(e.resource, self.refs)
         row = await self._write(kind, patient_id, data)
         if key is not None:
-            existing[key] = row.id
+            existing[key] = patients.SourceRow(row.id, patient_id)
         self._register_local(e, kind, row.id)
         return EntryResult(e.index, kind, CREATED, location=f"{kind}/{row.id}", status=201)
+
+    def _check_same_patient(self, e: Entry, key: tuple[str, str], seen: patients.SourceRow) -> None:
+        """A record imported before belongs to the patient this entry names. If it does not, the
+        patient it names is not the one it was imported for (its identifiers were changed since,
+        so this import found no patient and registered a new one): refuse rather than report
+        "unchanged" beside a duplicate patient."""
+        try:
+            patient_id = b.patient_of(e.resource, self.refs)
+        except AppError:
+            return  # nothing to compare with: the record is there, unchanged
+        if patient_id != seen.patient_id:
+            raise Conflict(
+                f"{e.resource_type} {key[0]}|{key[1]} was imported before for Patient/{seen.patient_id},"
+                f" not for the patient this entry names (Patient/{patient_id}): that patient's"
+                " identifiers no longer match the source's; restore them (or merge the records)"
+                " before importing again",
+                code="source_patient_mismatch",
+                details={"imported_for": str(seen.patient_id), "named": str(patient_id)},
+            )
 
     async def _write(self, kind: str, patient_id: uuid.UUID, data: Any) -> pm.ClinicalRow:
         s, p = self.session, self.principal
@@ -672,11 +727,10 @@ class BundleImport:
         for key in ("subject", "patient", "beneficiary"):
             ref = resource.get(key)
             if isinstance(ref, Mapping) and ref.get("reference"):
-                target = str(ref["reference"])
-                found = self.refs.local.get(target)
-                if found is not None and found[0] == "Patient":
-                    return found[1]
-                return self.refs.patients.get(target)
+                try:
+                    return self.refs.patient_id(str(ref["reference"]))
+                except b.MappingError:
+                    return None  # kept raw all the same, without a patient
         return None
 
     async def _raw(self, entries: Sequence[Entry]) -> None:
@@ -812,7 +866,7 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
     """Parse one file; a malformed one is reported with its position and yields nothing."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows) is no JSON
     except (OSError, UnicodeDecodeError) as exc:
         report.problems.append(Problem(label, "file", None, f"cannot read: {exc}"))
         report.bundles_failed += 1
@@ -823,22 +877,19 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
             if not line.strip():
                 continue
             try:
-                resource = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.problems.append(
-                    Problem(label, f"line {number} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
-                )
-                report.add(EntryResult(number, "(malformed)", FAILED, message=exc.msg))
+                resource = jsonio.loads(line)
+            except jsonio.JsonError as exc:
+                where = f"line {number}" + (f" column {exc.column}" if exc.column is not None else "")
+                report.problems.append(Problem(label, where, None, f"malformed JSON: {exc.message}"))
+                report.add(EntryResult(number, "(malformed)", FAILED, message=exc.message))
                 continue
             entries.append(Entry(number, resource if isinstance(resource, dict) else {}))
         return [Unit(path, entries, atomic=False, position="line")]
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        report.problems.append(
-            Problem(label, f"line {exc.lineno} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
-        )
-        report.add(EntryResult(0, "(malformed file)", FAILED, message=exc.msg))
+        document = jsonio.loads(text)
+    except jsonio.JsonError as exc:
+        report.problems.append(Problem(label, exc.position or "file", None, f"malformed JSON: {exc.message}"))
+        report.add(EntryResult(0, "(malformed file)", FAILED, message=exc.message))
         report.bundles_failed += 1
         return []
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
@@ -849,7 +900,14 @@ def read_units(path: Path, report: ImportReport) -> list[Unit]:
     if document["resourceType"] != "Bundle":
         return [Unit(path, [Entry(0, document)], atomic=True, position="resource")]
     kind = document.get("type")
-    return [Unit(path, entries_of(document), atomic=kind != "batch", position="entry")]
+    try:
+        entries = entries_of(document)
+    except AppError as exc:
+        report.problems.append(Problem(label, "file", "Bundle", exc.message))
+        report.add(EntryResult(0, "Bundle", FAILED, message=exc.message))
+        report.bundles_failed += 1
+        return []
+    return [Unit(path, entries, atomic=kind != "batch", position="entry")]
 
 
 Progress = Callable[[Path, int, int], None]  # file, entries done in it, entries in it
@@ -869,33 +927,20 @@ async def import_unit(
         except BundleFailed as exc:
             audit.take_pending(session)
             await session.rollback()
-            report.problems.append(
-                Problem(str(unit.file), f"{unit.position} {exc.index}", exc.resource_type, exc.reason)
-            )
-            report.bundles_failed += 1
-            for e in unit.entries:
-                report.add(EntryResult(e.index, e.resource_type, FAILED, message="bundle rolled back"))
-            await audit.write_failed(
-                db.sessionmaker,
-                [
-                    PendingEvent(
-                        action="fhir.import_bundle_failed",
-                        resource_type="Bundle",
-                        resource_id=None,
-                        patient_id=None,
-                        outcome="failure",
-                        details={
-                            "file": unit.file.name,
-                            "position": f"{unit.position} {exc.index}",
-                            "message": exc.reason[:300],
-                        },
-                        actor_id=principal.user_id,
-                        actor_username=principal.username,
-                    )
-                ],
-                "failure",
-                exc.code,
-            )
+            position = f"{unit.position} {exc.index}"
+            _unit_failed(report, unit, Problem(str(unit.file), position, exc.resource_type, exc.reason))
+            await _audit_unit_failed(db, principal, unit, position, exc.reason, exc.code)
+            return
+        except Exception as exc:
+            # Not a refusal of the data but a defect or a lost database: this unit is rolled back
+            # and reported, the run goes on with the next one (and exits 1).
+            audit.take_pending(session)
+            await session.rollback()
+            log.exception("import of %s failed unexpectedly", unit.file)
+            message = f"unexpected error ({type(exc).__name__}); nothing of it was kept, the error is logged"
+            _unit_failed(report, unit, Problem(str(unit.file), unit.position, None, message))
+            with contextlib.suppress(Exception):
+                await _audit_unit_failed(db, principal, unit, unit.position, message, "internal_error")
             return
         except BaseException:
             audit.take_pending(session)
@@ -907,6 +952,29 @@ async def import_unit(
             report.problems.append(
                 Problem(str(unit.file), f"{unit.position} {r.index}", r.resource_type, r.message or "")
             )
+
+
+def _unit_failed(report: ImportReport, unit: Unit, problem: Problem) -> None:
+    report.problems.append(problem)
+    report.bundles_failed += 1
+    for e in unit.entries:
+        report.add(EntryResult(e.index, e.resource_type, FAILED, message="bundle rolled back"))
+
+
+async def _audit_unit_failed(
+    db: Database, principal: Principal, unit: Unit, position: str, message: str, code: str
+) -> None:
+    event = PendingEvent(
+        action="fhir.import_bundle_failed",
+        resource_type="Bundle",
+        resource_id=None,
+        patient_id=None,
+        outcome="failure",
+        details={"file": unit.file.name, "position": position, "message": message[:300]},
+        actor_id=principal.user_id,
+        actor_username=principal.username,
+    )
+    await audit.write_failed(db.sessionmaker, [event], "failure", code)
 
 
 async def import_paths(

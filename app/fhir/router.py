@@ -19,7 +19,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from app.auth.permissions import Perm
 from app.deps import Principal, PrincipalDep, SessionDep, SettingsDep, get_principal, oauth2_scheme
 from app.errors import AppError, BadRequest, NotFound
-from app.fhir import capability
+from app.fhir import capability, jsonio
 from app.fhir import monitoring as fm
 from app.fhir import search as fs
 from app.fhir.mappers import MAPPERS, MappingError
@@ -68,9 +68,9 @@ async def _body(request: Request, resource_type: str) -> dict[str, Any]:
     if content_type not in _JSON_TYPES:
         raise _UnsupportedMedia()
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The request body is not valid JSON", code="malformed_json") from exc
+        body = jsonio.loads(await request.body())
+    except jsonio.JsonError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.message}", code="malformed_json") from exc
     if not isinstance(body, dict):
         raise MappingError("The request body must be a FHIR resource (a JSON object)")
     if body.get("resourceType") != resource_type:
@@ -131,10 +131,14 @@ def _created(request: Request, resource: dict[str, Any]) -> FHIRResponse:
 
 
 def _check_body_id(body: Mapping[str, Any], resource_id: uuid.UUID) -> None:
-    if body.get("id") is not None and str(body["id"]) != str(resource_id):
+    """FHIR update: the body SHALL carry the id of the URL (400 when it is missing or another)."""
+    rid = body.get("id")
+    if rid in (None, ""):
         raise MappingError(
-            f"The resource id {body['id']!r} does not match the URL's {resource_id}", path="id"
+            f"The resource must carry its id ({resource_id}, as in the URL) to be updated", path="id"
         )
+    if str(rid) != str(resource_id):
+        raise MappingError(f"The resource id {rid!r} does not match the URL's {resource_id}", path="id")
 
 
 # --- metadata --------------------------------------------------------------------------
@@ -208,14 +212,19 @@ async def create_patient(request: Request, principal: PrincipalDep, session: Ses
     return _created(request, patient_map.to_fhir(await ps.get_patient(session, principal, patient.id)))
 
 
-@router.put("/Patient/{patient_id}", summary="Update a patient (the resource replaces what we keep)")
+@router.put(
+    "/Patient/{patient_id}",
+    summary="Update a patient: the resource replaces the demographics we keep; identifiers are"
+    " replaced per system (systems the resource does not name keep theirs)",
+)
 async def update_patient(
     patient_id: str, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> FHIRResponse:
     pid = _resource_id(patient_id, "Patient")
     body = await _body(request, "Patient")
     _check_body_id(body, pid)
-    await ps.update_patient(session, principal, pid, patient_map.update_from_fhir(body))
+    data = patient_map.update_from_fhir(body)
+    await ps.update_patient(session, principal, pid, data, keep_identifier_systems_not_sent=True)
     return FHIRResponse(patient_map.to_fhir(await ps.get_patient(session, principal, pid)))
 
 

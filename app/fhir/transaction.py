@@ -9,7 +9,6 @@ Resources we do not map are kept raw (see ``importer``) and answered 201 without
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +17,7 @@ from app.audit import service as audit
 from app.auth.permissions import Perm
 from app.deps import SessionDep, SettingsDep, get_principal, oauth2_scheme
 from app.errors import BadRequest, Forbidden
-from app.fhir import importer
+from app.fhir import importer, jsonio
 from app.fhir import monitoring as fm
 from app.fhir.mappers import MappingError
 from app.fhir.outcome import FHIRResponse, FHIRRoute, outcome
@@ -45,9 +44,9 @@ async def _bundle_body(request: Request) -> dict[str, Any]:
     if content_type not in ("application/fhir+json", "application/json"):
         raise BadRequest("Send the Bundle as application/fhir+json", code="unsupported_media_type")
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The request body is not valid JSON", code="malformed_json") from exc
+        body = jsonio.loads(await request.body())
+    except jsonio.JsonError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.message}", code="malformed_json") from exc
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise MappingError("POST /fhir takes a Bundle", path="resourceType")
     return body

@@ -516,9 +516,11 @@ async def list_medication_requests(
 
 @router.post(
     "/{patient_id}/medication-requests",
-    response_model=s.MedicationRequestRead,
+    response_model=s.MedicationRequestCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Prescribe (checked against recorded allergies; Idempotency-Key supported)",
+    summary="Prescribe (checked against recorded allergies by code and by name: 409 allergy_conflict"
+    " unless override_reason is sent; the answer's allergy_check says what was compared;"
+    " Idempotency-Key supported)",
 )
 async def prescribe(
     patient_id: uuid.UUID,
@@ -527,10 +529,12 @@ async def prescribe(
     session: SessionDep,
     request: Request,
     idempotency_key: IdempotencyKey = None,
-) -> s.MedicationRequestRead | Response:
-    async def work() -> s.MedicationRequestRead:
-        return s.MedicationRequestRead.model_validate(
-            await service.prescribe(session, principal, patient_id, body)
+) -> s.MedicationRequestCreated | Response:
+    async def work() -> s.MedicationRequestCreated:
+        done = await service.prescribe_checked(session, principal, patient_id, body)
+        read = s.MedicationRequestRead.model_validate(done.row)
+        return s.MedicationRequestCreated(
+            **read.model_dump(), allergy_check=s.AllergyCheck.model_validate(done.allergy_check)
         )
 
     return await _idempotent(

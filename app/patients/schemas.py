@@ -3,6 +3,16 @@
 Conventions: codes are ``Coding`` triples; quantities are ``Decimal`` and travel in JSON as
 strings ("120.5"), never floats; datetimes must carry a timezone (naive ones are a 422); dates
 are plain dates. Field names follow FHIR R4 where one exists, so the FHIR mapper stays thin.
+
+Plausibility (422 ``validation_error``; each error's ``type`` says which rule): every instant and
+date lies between 1900 and 2200 (``date_too_early`` / ``date_too_late``); what has happened (a
+measurement, an onset, a recording, a death, a prescription) is not in the future beyond the
+clock skew of ``app.kit.time`` (``date_in_future``), nor is a birth date (a date that is today
+somewhere on Earth is allowed); a death is not before the birth (``deceased_before_birth``), an
+end not before its start (``period_end_before_start``), a reference range not inverted
+(``reference_range_inverted``); vital signs that cannot be negative are not (``negative_value``).
+The same rules, checked against the stored values, answer partial updates with 400 and these
+codes (see the service).
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+import email_validator
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -24,15 +35,53 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-Str16 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Str32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Str64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Str100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Str190 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=190)]
-Str200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Str255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+from app.kit import time as kit_time
+from app.kit.text import no_control_characters, no_control_characters_but_line_breaks
+
+# One-line text: trimmed, never empty, no control characters (NUL, tabs, line breaks, ...).
+Str16 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
+    AfterValidator(no_control_characters),
+]
+Str32 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(no_control_characters),
+]
+Str64 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(no_control_characters),
+]
+Str100 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(no_control_characters),
+]
+Str190 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=190),
+    AfterValidator(no_control_characters),
+]
+Str200 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
+Str255 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(no_control_characters),
+]
+# Free text (notes): line breaks and tabs allowed, other control characters not.
+LongText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    AfterValidator(no_control_characters_but_line_breaks),
+]
 
 
 def _decimal_str(value: Decimal) -> str:
@@ -58,6 +107,122 @@ def _child_codes(values: object) -> object:
 
 # Answers are always in UTC, whatever offset the client wrote with.
 UtcDatetime = Annotated[datetime, AfterValidator(lambda v: v.astimezone(UTC))]
+
+
+# --- plausibility ----------------------------------------------------------------------
+
+
+def _not_early(value: datetime) -> datetime:
+    utc = kit_time.as_utc(value)
+    if (utc is None and value.year <= 1) or (utc is not None and utc < kit_time.EARLIEST_INSTANT):
+        raise PydanticCustomError("date_too_early", "must not be before 1900-01-01 (UTC)")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    _not_early(value)
+    if kit_time.within_bounds(value) is None:
+        raise PydanticCustomError("date_too_late", "must be before 2200-01-01 (UTC)")
+    return value
+
+
+def _happened(value: datetime) -> datetime:
+    _not_early(value)
+    if kit_time.is_future(value):
+        raise PydanticCustomError(
+            "date_in_future",
+            "must not be in the future (more than {minutes} minutes ahead of the server's clock)",
+            {"minutes": int(kit_time.CLOCK_SKEW.total_seconds() // 60)},
+        )
+    return value
+
+
+def _plan_date(value: date) -> date:
+    if not kit_time.EARLIEST_DATE <= value < kit_time.LATEST_INSTANT.date():
+        raise PydanticCustomError("date_out_of_range", "must be between 1900-01-01 and 2199-12-31")
+    return value
+
+
+def _birth_date(value: date) -> date:
+    if value < kit_time.EARLIEST_DATE:
+        raise PydanticCustomError("date_too_early", "must not be before 1900-01-01")
+    if value > kit_time.latest_today():
+        raise PydanticCustomError("date_in_future", "must not be in the future")
+    return value
+
+
+# An instant that has already happened: recorded, measured, diagnosed, given, died.
+PastInstant = Annotated[AwareDatetime, AfterValidator(_happened)]
+# An instant that may lie ahead (a planned encounter, a care plan's end): 1900 to 2200.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+PlanDate = Annotated[date, AfterValidator(_plan_date)]
+BirthDate = Annotated[date, AfterValidator(_birth_date)]
+
+
+def deceased_before_birth(birth_date: date | None, deceased_at: datetime | None) -> bool:
+    """Whether a death lies before the birth. The birth date is a local date: a death is before
+    it only when it lies before that date in every zone on Earth (the latest is UTC+14)."""
+    if birth_date is None or deceased_at is None:
+        return False
+    return (stored_utc(deceased_at) + kit_time.LATEST_OFFSET).date() < birth_date
+
+
+def stored_utc(value: datetime) -> datetime:
+    """An instant as read back from the database (SQLite hands back naive UTC), made aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def period_inverted(start: datetime | None, end: datetime | None) -> bool:
+    return start is not None and end is not None and stored_utc(end) < stored_utc(start)
+
+
+def range_inverted(low: Decimal | None, high: Decimal | None) -> bool:
+    return low is not None and high is not None and low > high
+
+
+# LOINC vital signs (and the blood-pressure components) whose values cannot be negative; 0 may
+# be real data (a sensor off, asystole) and is kept.
+NON_NEGATIVE_CODES = frozenset(
+    {
+        "8867-4",  # heart rate
+        "9279-1",  # respiratory rate
+        "59408-5",  # SpO2 (pulse oximetry)
+        "2708-6",  # SpO2 (arterial)
+        "85354-9",  # blood pressure panel
+        "8480-6",  # systolic blood pressure
+        "8462-4",  # diastolic blood pressure
+        "8310-5",  # body temperature
+        "29463-7",  # body weight
+        "8302-2",  # body height
+        "39156-5",  # BMI
+    }
+)
+LOINC = "http://loinc.org"
+
+
+def negative_vital_sign(code: Coding | None, value: Decimal | None) -> bool:
+    if code is None or value is None or value >= 0:
+        return False
+    return code.system in (None, LOINC) and code.code in NON_NEGATIVE_CODES
+
+
+def _check_period(start: datetime | None, end: datetime | None, message: str) -> None:
+    if period_inverted(start, end):
+        raise PydanticCustomError("period_end_before_start", message)
+
+
+def _check_range(low: Decimal | None, high: Decimal | None) -> None:
+    if range_inverted(low, high):
+        raise PydanticCustomError("reference_range_inverted", "reference_low is above reference_high")
+
+
+def _check_vital_sign(code: Coding | None, value: Decimal | None) -> None:
+    if negative_vital_sign(code, value):
+        raise PydanticCustomError(
+            "negative_value",
+            "{what} cannot be negative",
+            {"what": (code and code.display) or "this vital sign"},
+        )
 
 
 class _In(BaseModel):
@@ -168,7 +333,23 @@ class ContactPoint(_In):
     system: Literal["phone", "fax", "email", "pager", "url", "sms", "other"]
     value: Str255
     use: Literal["home", "work", "temp", "old", "mobile"] | None = None
-    rank: Annotated[int, Field(ge=1, le=100)] | None = None
+    rank: Annotated[int, Field(ge=1, le=100, strict=True)] | None = None
+
+
+class PatientContactPoint(ContactPoint):
+    """A patient's contact point. An e-mail address must be one (we send confirmations to it);
+    it is kept as written."""
+
+    @model_validator(mode="after")
+    def _email(self) -> PatientContactPoint:
+        if self.system == "email":
+            try:
+                email_validator.validate_email(self.value, check_deliverability=False)
+            except email_validator.EmailNotValidError as exc:
+                raise PydanticCustomError(
+                    "invalid_email", "not a valid e-mail address: {reason}", {"reason": str(exc)}
+                ) from None
+        return self
 
 
 class ContactPointRead(_Out):
@@ -185,7 +366,14 @@ class Address(_In):
     city: Str100 | None = None
     district: Str100 | None = None
     state: Str100 | None = None
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    postal_code: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=20),
+            AfterValidator(no_control_characters),
+        ]
+        | None
+    ) = None
     country: Str100 | None = None
     latitude: Annotated[Decimal, Field(ge=-90, le=90, max_digits=10, decimal_places=7)] | None = None
     longitude: Annotated[Decimal, Field(ge=-180, le=180, max_digits=10, decimal_places=7)] | None = None
@@ -233,6 +421,8 @@ class _PatientFields(_In):
                 raise ValueError("the same identifier is listed twice")
         if getattr(self, "deceased_at", None) is not None and getattr(self, "deceased", None) is False:
             raise ValueError("deceased_at requires deceased to be true")
+        if deceased_before_birth(getattr(self, "birth_date", None), getattr(self, "deceased_at", None)):
+            raise PydanticCustomError("deceased_before_birth", "deceased_at is before the birth date")
         return self
 
 
@@ -240,14 +430,14 @@ class PatientCreate(_PatientFields):
     names: Annotated[list[HumanName], Field(min_length=1, max_length=20)]
     identifiers: Annotated[list[Identifier], Field(max_length=20)] = []
     gender: Gender = "unknown"
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     deceased: bool = False
-    deceased_at: AwareDatetime | None = None
+    deceased_at: PastInstant | None = None
     preferred_language: (
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
     marital_status: Coding | None = None
-    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] = []
+    telecoms: Annotated[list[PatientContactPoint], Field(max_length=20)] = []
     addresses: Annotated[list[Address], Field(max_length=10)] = []
     contacts: Annotated[list[PatientContact], Field(max_length=10)] = []
     active: bool = True
@@ -259,14 +449,14 @@ class PatientUpdate(_PatientFields):
     names: Annotated[list[HumanName], Field(min_length=1, max_length=20)] | None = None
     identifiers: Annotated[list[Identifier], Field(max_length=20)] | None = None
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     deceased: bool | None = None
-    deceased_at: AwareDatetime | None = None
+    deceased_at: PastInstant | None = None
     preferred_language: (
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
     ) = None
     marital_status: Coding | None = None
-    telecoms: Annotated[list[ContactPoint], Field(max_length=20)] | None = None
+    telecoms: Annotated[list[PatientContactPoint], Field(max_length=20)] | None = None
     addresses: Annotated[list[Address], Field(max_length=10)] | None = None
     contacts: Annotated[list[PatientContact], Field(max_length=10)] | None = None
     active: bool | None = None
@@ -304,17 +494,22 @@ class ConditionCreate(_Provenance):
     clinical_status: ConditionClinicalStatus = "active"
     verification_status: VerificationStatus = "confirmed"
     category: Literal["problem-list-item", "encounter-diagnosis"] = "problem-list-item"
-    onset_at: AwareDatetime | None = None
-    abatement_at: AwareDatetime | None = None
-    recorded_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
+    abatement_at: PastInstant | None = None
+    recorded_at: PastInstant | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ConditionCreate:
+        _check_period(self.onset_at, self.abatement_at, "abatement_at is before onset_at")
+        return self
 
 
 class ConditionUpdate(_In):
     clinical_status: ConditionClinicalStatus | None = None
     verification_status: VerificationStatus | None = None
-    abatement_at: AwareDatetime | None = None
+    abatement_at: PastInstant | None = None
     note: LongText | None = None
 
 
@@ -339,7 +534,7 @@ class AllergyReaction(_In):
     manifestation: Coding
     severity: Literal["mild", "moderate", "severe"] | None = None
     description: LongText | None = None
-    onset_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
 
 
 class AllergyReactionRead(_Out):
@@ -356,8 +551,8 @@ class AllergyCreate(_Provenance):
     type: Literal["allergy", "intolerance"] | None = None
     category: Literal["food", "medication", "environment", "biologic"] | None = None
     criticality: Literal["low", "high", "unable-to-assess"] | None = None
-    onset_at: AwareDatetime | None = None
-    recorded_at: AwareDatetime | None = None
+    onset_at: PastInstant | None = None
+    recorded_at: PastInstant | None = None
     note: LongText | None = None
     reactions: Annotated[list[AllergyReaction], Field(max_length=20)] = []
     encounter_id: uuid.UUID | None = None
@@ -391,7 +586,7 @@ class AllergyRead(_ClinicalOut):
 class ImmunizationCreate(_Provenance):
     vaccine: Coding  # CVX
     status: Literal["completed", "entered-in-error", "not-done"] = "completed"
-    occurrence_at: AwareDatetime
+    occurrence_at: PastInstant
     lot_number: Str64 | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
@@ -418,15 +613,14 @@ class ProcedureCreate(_Provenance):
         "entered-in-error",
         "unknown",
     ] = "completed"
-    performed_start: AwareDatetime | None = None
-    performed_end: AwareDatetime | None = None
+    performed_start: PastInstant | None = None
+    performed_end: PastInstant | None = None
     note: LongText | None = None
     encounter_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _period(self) -> ProcedureCreate:
-        if self.performed_start and self.performed_end and self.performed_end < self.performed_start:
-            raise ValueError("performed_end is before performed_start")
+        _check_period(self.performed_start, self.performed_end, "performed_end is before performed_start")
         return self
 
 
@@ -451,8 +645,8 @@ class EncounterCreate(_Provenance):
     # v3 ActCode: AMB ambulatory, EMER emergency, IMP inpatient, VR virtual, HH home health, ...
     class_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_-]{2,16}$")]
     type: Coding | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
     practitioner_identifier: Str190 | None = None
     practitioner_display: Str200 | None = None
     location_display: Str200 | None = None
@@ -460,14 +654,13 @@ class EncounterCreate(_Provenance):
 
     @model_validator(mode="after")
     def _period(self) -> EncounterCreate:
-        if self.period_start and self.period_end and self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+        _check_period(self.period_start, self.period_end, "period_end is before period_start")
         return self
 
 
 class EncounterUpdate(_In):
     status: EncounterStatus | None = None
-    period_end: AwareDatetime | None = None
+    period_end: Instant | None = None
 
 
 class EncounterNoteCreate(_In):
@@ -501,7 +694,7 @@ class EncounterRead(_ClinicalOut):
 ObservationStatus = Literal[
     "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
 ]
-Ucum = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Ucum = Str64
 
 
 class _Value(_In):
@@ -523,6 +716,11 @@ class _Value(_In):
 class ObservationComponent(_Value):
     code: Coding
 
+    @model_validator(mode="after")
+    def _plausible(self) -> ObservationComponent:
+        _check_vital_sign(self.code, self.value_quantity)
+        return self
+
 
 class ObservationComponentRead(_Out):
     code: Coding
@@ -540,7 +738,7 @@ class ObservationCreate(_Value):
         None
     )
     code: Coding  # LOINC
-    effective_at: AwareDatetime | None = None
+    effective_at: PastInstant | None = None
     reference_low: Quantity | None = None
     reference_high: Quantity | None = None
     interpretation: Coding | None = None
@@ -552,6 +750,8 @@ class ObservationCreate(_Value):
     def _provenance(self) -> ObservationCreate:
         if (self.source_system is None) != (self.source_id is None):
             raise ValueError("source_system and source_id go together")
+        _check_range(self.reference_low, self.reference_high)
+        _check_vital_sign(self.code, self.value_quantity)
         return self
 
 
@@ -568,6 +768,13 @@ class ObservationUpdate(_Value):
     interpretation: Coding | None = None
     components: Annotated[list[ObservationComponent], Field(max_length=20)] | None = None
     note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _plausible(self) -> ObservationUpdate:
+        # The stored values complete a partial update: the service checks the result again.
+        _check_range(self.reference_low, self.reference_high)
+        _check_vital_sign(self.code, self.value_quantity)
+        return self
 
 
 class ObservationRead(_ClinicalOut):
@@ -596,7 +803,7 @@ class CarePlanGoal(_In):
         "proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "rejected"
     ] = "active"
     code: Coding | None = None
-    target_date: date | None = None
+    target_date: PlanDate | None = None
 
 
 class CarePlanGoalRead(_Out):
@@ -628,13 +835,18 @@ class CarePlanCreate(_Provenance):
     category: Coding | None = None
     title: Str255 | None = None
     description: LongText | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
     author_identifier: Str190 | None = None
     author_display: Str200 | None = None
     goals: Annotated[list[CarePlanGoal], Field(max_length=50)] = []
     activities: Annotated[list[CarePlanActivity], Field(max_length=100)] = []
     encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> CarePlanCreate:
+        _check_period(self.period_start, self.period_end, "period_end is before period_start")
+        return self
 
 
 class CarePlanRead(_ClinicalOut):
@@ -673,9 +885,9 @@ class MedicationRequestCreate(_Provenance):
     duration_unit: Literal["h", "d", "wk", "mo", "a"] | None = None
     quantity_value: Annotated[Quantity, Field(gt=0)] | None = None
     quantity_unit: Ucum | None = None
-    refills: Annotated[int, Field(ge=0, le=99)] = 0
+    refills: Annotated[int, Field(ge=0, le=99, strict=True)] = 0
     instructions: LongText | None = None
-    authored_at: AwareDatetime | None = None
+    authored_at: PastInstant | None = None
     encounter_id: uuid.UUID | None = None
     requester_identifier: Str190 | None = Field(
         default=None, description="Who ordered it in the source record: a practitioner's system|value"
@@ -730,6 +942,30 @@ class MedicationRequestRead(_ClinicalOut):
     authored_at: UtcDatetime
     allergy_override_reason: str | None
     encounter_id: uuid.UUID | None
+
+
+class AllergyRef(BaseModel):
+    id: uuid.UUID
+    code: Coding
+    criticality: str | None
+
+
+class AllergyCheck(BaseModel):
+    """What the allergy check did for this prescription. ``names_only``: some active allergies
+    could be compared by name only (the drug or the allergy has no code in a common system):
+    no name matched, which proves less than a code; the prescriber should look at them."""
+
+    status: Literal["no_allergies", "clear", "names_only", "overridden", "not_checked"]
+    message: str
+    compared_by_name_only: list[AllergyRef] = Field(
+        description="The active allergies no code of the drug or its ingredients could be compared with"
+    )
+
+
+class MedicationRequestCreated(MedicationRequestRead):
+    """The answer to a prescription: the request, and what the allergy check did."""
+
+    allergy_check: AllergyCheck
 
 
 # --- chart -----------------------------------------------------------------------------

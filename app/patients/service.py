@@ -24,6 +24,7 @@ from app.auth.permissions import Perm
 from app.deps import Principal
 from app.errors import BadRequest, Conflict, NotFound
 from app.kit.time import utcnow
+from app.patients import allergy_check
 from app.patients import names as naming
 from app.patients import repository as repo
 from app.patients import schemas as s
@@ -152,7 +153,7 @@ def _apply_identifiers(patient: Patient, data: list[s.Identifier], *, new: bool)
     patient.identifiers = rows
 
 
-def _telecoms(data: list[s.ContactPoint]) -> list[PatientTelecom]:
+def _telecoms(data: Sequence[s.ContactPoint]) -> list[PatientTelecom]:
     return [PatientTelecom(position=i, **t.model_dump()) for i, t in enumerate(data)]
 
 
@@ -238,14 +239,31 @@ async def get_patient(session: AsyncSession, principal: Principal, patient_id: u
 
 
 async def update_patient(
-    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.PatientUpdate
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    data: s.PatientUpdate,
+    *,
+    keep_identifier_systems_not_sent: bool = False,
 ) -> Patient:
+    """Apply ``data``; a list given replaces the stored list. With
+    ``keep_identifier_systems_not_sent`` (FHIR update), the identifiers sent replace the stored
+    ones of their systems only: identifiers of other systems (another system's ids, which the
+    sender does not manage and re-imports match on) stay."""
     repo.authorize(session, principal, patient_id, Access.DEMOGRAPHICS_WRITE)
     patient = await repo.get_patient(session, patient_id, for_update=True)
     fields = data.model_fields_set
     if data.identifiers is not None:
-        await _refuse_taken_identifiers(session, data.identifiers, patient_id=patient_id)
-        _apply_identifiers(patient, data.identifiers, new=False)
+        identifiers = list(data.identifiers)
+        if keep_identifier_systems_not_sent:
+            sent = {i.system for i in identifiers}
+            identifiers += [
+                s.Identifier.model_validate(s.IdentifierRead.model_validate(row).model_dump())
+                for row in patient.identifiers
+                if row.system not in sent
+            ]
+        await _refuse_taken_identifiers(session, identifiers, patient_id=patient_id)
+        _apply_identifiers(patient, identifiers, new=False)
     if data.names is not None:
         _apply_names(patient, data.names)
     if data.gender is not None:
@@ -273,6 +291,12 @@ async def update_patient(
         patient.addresses = _addresses(data.addresses)
     if data.contacts is not None:
         patient.contacts = _contacts(data.contacts)
+    if s.deceased_before_birth(patient.birth_date, patient.deceased_at):
+        raise BadRequest(
+            "deceased_at is before the birth date",
+            code="deceased_before_birth",
+            details={"birth_date": patient.birth_date.isoformat() if patient.birth_date else None},
+        )
     patient.updated_at = utcnow()
     await _flush_identifiers(session, data.identifiers or [])
     audit.record(
@@ -460,26 +484,31 @@ KINDS_BY_TYPE: dict[str, Kind[Any]] = {
 }
 
 
+class SourceRow(NamedTuple):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+
+
 async def existing_sources(
     session: AsyncSession, resource_type: str, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], uuid.UUID]:
-    """(source_system, source_id) -> row id, for the source records imported already.
+) -> dict[tuple[str, str], SourceRow]:
+    """(source_system, source_id) -> (row id, its patient), for the source records imported already.
 
     For importers deciding "new or seen before" in one query per type instead of one per
     resource. It answers only that (ids, no clinical content), so it needs no principal; the
     importer holds clinical:write to get this far."""
     model = KINDS_BY_TYPE[resource_type].model
-    found: dict[tuple[str, str], uuid.UUID] = {}
+    found: dict[tuple[str, str], SourceRow] = {}
     unique = sorted(set(pairs))
     for start in range(0, len(unique), 500):
         by_system: dict[str, list[str]] = {}
         for system, value in unique[start : start + 500]:
             by_system.setdefault(system, []).append(value)
-        query = select(model.source_system, model.source_id, model.id).where(
+        query = select(model.source_system, model.source_id, model.id, model.patient_id).where(
             or_(*(and_(model.source_system == s, model.source_id.in_(v)) for s, v in by_system.items()))
         )
-        for found_system, found_id, row_id in (await session.execute(query)).all():
-            found[(str(found_system), str(found_id))] = row_id
+        for found_system, found_id, row_id, patient_id in (await session.execute(query)).all():
+            found[(str(found_system), str(found_id))] = SourceRow(row_id, patient_id)
     return found
 
 
@@ -685,6 +714,17 @@ async def _update_fields(
     return await repo.reload(session, kind.model, resource_id, kind.options)
 
 
+def _refuse_inverted_period(
+    start: datetime | None, end: datetime | None, end_name: str, start_name: str
+) -> None:
+    if s.period_inverted(start, end):
+        raise BadRequest(
+            f"{end_name} is before {start_name}",
+            code="period_end_before_start",
+            details={"field": end_name, start_name: s.stored_utc(start).isoformat() if start else None},
+        )
+
+
 async def update_condition(
     session: AsyncSession,
     principal: Principal,
@@ -692,8 +732,13 @@ async def update_condition(
     condition_id: uuid.UUID,
     data: s.ConditionUpdate,
 ) -> Condition:
+    changes = data.model_dump(exclude_unset=True)
+
+    def after_onset(row: Condition) -> None:
+        _refuse_inverted_period(row.onset_at, changes.get("abatement_at"), "abatement_at", "onset_at")
+
     return await _update_fields(
-        session, principal, CONDITIONS, patient_id, condition_id, data.model_dump(exclude_unset=True)
+        session, principal, CONDITIONS, patient_id, condition_id, changes, check=after_onset
     )
 
 
@@ -808,8 +853,13 @@ async def update_encounter(
     encounter_id: uuid.UUID,
     data: s.EncounterUpdate,
 ) -> Encounter:
+    changes = data.model_dump(exclude_unset=True)
+
+    def after_start(row: Encounter) -> None:
+        _refuse_inverted_period(row.period_start, changes.get("period_end"), "period_end", "period_start")
+
     return await _update_fields(
-        session, principal, ENCOUNTERS, patient_id, encounter_id, data.model_dump(exclude_unset=True)
+        session, principal, ENCOUNTERS, patient_id, encounter_id, changes, check=after_start
     )
 
 
@@ -903,7 +953,7 @@ async def update_observation(
     if "components" in fields:
         changes["components"] = _components(data.components or [])
 
-    def same_code(row: Observation) -> None:
+    def same_code_and_plausible(row: Observation) -> None:
         sent = data.code
         if sent is not None and (row.code.system, row.code.code) != (sent.system, sent.code):
             raise BadRequest(
@@ -911,70 +961,53 @@ async def update_observation(
                 code="immutable_field",
                 details={"field": "code"},
             )
+        # The schema checked what was sent; the stored values complete a partial correction.
+        low = changes.get("reference_low", row.reference_low)
+        high = changes.get("reference_high", row.reference_high)
+        if s.range_inverted(low, high):
+            raise BadRequest(
+                "reference_low is above reference_high",
+                code="reference_range_inverted",
+                details={"reference_low": str(low), "reference_high": str(high)},
+            )
+        code = s.Coding(system=row.code.system, code=row.code.code, display=row.code.display)
+        if s.negative_vital_sign(code, changes.get("value_quantity", row.value_quantity)):
+            raise BadRequest(f"{code.display or 'This vital sign'} cannot be negative", code="negative_value")
 
     return await _update_fields(
-        session, principal, OBSERVATIONS, patient_id, observation_id, changes, check=same_code
+        session, principal, OBSERVATIONS, patient_id, observation_id, changes, check=same_code_and_plausible
     )
 
 
 # --- medication requests ---------------------------------------------------------------
 
 
-def _same_text(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and " ".join(naming.fold(a or "").split()) == " ".join(naming.fold(b or "").split())
-
-
 def allergy_conflicts(
     allergies: Sequence[Allergy], medication: s.Coding, ingredients: Sequence[s.Coding]
 ) -> list[dict[str, Any]]:
-    """Recorded allergies the drug matches: by code (the same code, in the same system when both
-    name one) on the drug or any ingredient; else by display, case- and accent-insensitively,
-    when a code is missing or the two are coded in different systems."""
-    candidates = [("medication", medication)] + [("ingredient", c) for c in ingredients]
-    found: list[dict[str, Any]] = []
-    for allergy in allergies:
-        a = allergy.code
-        for on, drug in candidates:
-            by = None
-            same_system = a.system is None or drug.system is None or a.system == drug.system
-            if a.code and drug.code and same_system:
-                if a.code.strip().lower() == drug.code.strip().lower():
-                    by = "code"
-            elif _same_text(a.display, drug.display):
-                by = "display"
-            if by is not None:
-                found.append(
-                    {
-                        "allergy": {
-                            "id": str(allergy.id),
-                            "code": {"system": a.system, "code": a.code, "display": a.display},
-                            "criticality": allergy.criticality,
-                        },
-                        "matched": {
-                            "on": on,
-                            "by": by,
-                            "system": drug.system,
-                            "code": drug.code,
-                            "display": drug.display,
-                        },
-                    }
-                )
-                break
-    return found
+    """Recorded allergies the drug matches, by code or by name (see ``allergy_check``)."""
+    return allergy_check.conflicts(allergies, medication, ingredients)
 
 
 _OPEN_STATUSES = ("active", "on-hold", "draft")
 
 
-async def prescribe(
+class Prescription(NamedTuple):
+    row: MedicationRequest
+    allergy_check: dict[str, Any]  # see allergy_check.outcome
+
+
+async def prescribe_checked(
     session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.MedicationRequestCreate
-) -> MedicationRequest:
+) -> Prescription:
+    """Prescribe after the allergy check: a drug matching an active allergy (by code or by name)
+    is refused (409 ``allergy_conflict``) unless ``override_reason`` is given, which is stored
+    and audited. The answer says what the check did (``allergy_check``), also when it could
+    compare names only."""
     await _prepare_write(session, principal, patient_id, data.encounter_id, access=Access.PRESCRIBE)
-    conflicts: list[dict[str, Any]] = []
-    if data.status in _OPEN_STATUSES:
-        conflicts = allergy_conflicts(
-            await repo.active_allergies(session, patient_id), data.medication, data.ingredients
-        )
+    checked = data.status in _OPEN_STATUSES
+    allergies = await repo.active_allergies(session, patient_id) if checked else []
+    conflicts = allergy_conflicts(allergies, data.medication, data.ingredients)
     if conflicts and not data.override_reason:
         first = conflicts[0]
         raise Conflict(
@@ -982,6 +1015,13 @@ async def prescribe(
             code="allergy_conflict",
             details={"allergy": first["allergy"], "matched": first["matched"], "conflicts": conflicts},
         )
+    outcome = allergy_check.outcome(
+        checked=checked,
+        allergies=allergies,
+        medication=data.medication,
+        ingredients=data.ingredients,
+        found=conflicts,
+    )
     row = MedicationRequest(
         patient_id=patient_id,
         medication=_required_code(data.medication),
@@ -995,13 +1035,13 @@ async def prescribe(
         **data.model_dump(exclude={"medication", "route", "ingredients", "override_reason", "authored_at"}),
         authored_at=data.authored_at or utcnow(),
     )
-    await _add(
-        session,
-        principal,
-        MEDICATION_REQUESTS,
-        row,
-        {"medication": row.medication_display or row.medication_code},
-    )
+    details: dict[str, Any] = {
+        "medication": row.medication_display or row.medication_code,
+        "allergy_check": outcome["status"],
+    }
+    if outcome["compared_by_name_only"]:
+        details["compared_by_name_only"] = [a["id"] for a in outcome["compared_by_name_only"]]
+    await _add(session, principal, MEDICATION_REQUESTS, row, details)
     if conflicts:
         audit.record(
             session,
@@ -1011,7 +1051,14 @@ async def prescribe(
             patient_id=patient_id,
             details={"reason": data.override_reason, "conflicts": conflicts},
         )
-    return row
+    return Prescription(row, outcome)
+
+
+async def prescribe(
+    session: AsyncSession, principal: Principal, patient_id: uuid.UUID, data: s.MedicationRequestCreate
+) -> MedicationRequest:
+    """``prescribe_checked`` for callers that need only the row (FHIR, the importer)."""
+    return (await prescribe_checked(session, principal, patient_id, data)).row
 
 
 async def change_medication_request_status(

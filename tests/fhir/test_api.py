@@ -148,6 +148,11 @@ async def test_patient_create_read_update_search(client: httpx.AsyncClient, db: 
     assert_outcome(
         await client.put(f"/fhir/Patient/{created['id']}", json=other_id, headers={**doctor, **FHIR}), 400
     )
+    no_id = {k: v for k, v in update.items() if k != "id"}
+    outcome = assert_outcome(
+        await client.put(f"/fhir/Patient/{created['id']}", json=no_id, headers={**doctor, **FHIR}), 400
+    )
+    assert outcome["issue"][0]["expression"] == ["id"]
 
     for query in (
         "name=nunez",
@@ -284,9 +289,16 @@ async def test_observation_update_corrects_and_keeps_the_code(
     other = (await create_patient(client, doctor, family="Else"))["id"]
     moved = {**out, "subject": {"reference": f"Patient/{other}"}}
     assert_outcome(await client.put(url, json=moved, headers={**doctor, **FHIR}), 400)
+    unknown = str(uuid.uuid4())
     assert_outcome(
-        await client.put(f"/fhir/Observation/{uuid.uuid4()}", json=body, headers={**doctor, **FHIR}), 404
+        await client.put(
+            f"/fhir/Observation/{unknown}", json={**body, "id": unknown}, headers={**doctor, **FHIR}
+        ),
+        404,
     )
+    # FHIR update: the body carries the URL's id (400 without it).
+    outcome = assert_outcome(await client.put(url, json=body, headers={**doctor, **FHIR}), 400, "invalid")
+    assert outcome["issue"][0]["expression"] == ["id"]
 
     events = await audit_events(db, action="Observation.update", resource_id=obs["id"])
     assert len(events) == 2 and {e.patient_id for e in events} == {uuid.UUID(pid)}
@@ -386,6 +398,20 @@ async def test_conditions_allergies_and_prescribing(client: httpx.AsyncClient, d
         ],
         "dispenseRequest": {"numberOfRepeatsAllowed": 2, "quantity": {"value": 30}},
     }
+    # A drug sent by name only is compared by name: the allergy to Penicillin G refuses it too.
+    by_name = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Penicillin G benzathine 1.2 MU injection"},
+        "subject": subject,
+    }
+    outcome = assert_outcome(
+        await client.post("/fhir/MedicationRequest", json=by_name, headers={**doctor, **FHIR}),
+        409,
+        "conflict",
+    )
+    assert error_code(outcome) == "allergy_conflict"
     conflict = await client.post("/fhir/MedicationRequest", json=prescription, headers={**doctor, **FHIR})
     assert error_code(assert_outcome(conflict, 409, "conflict")) == "allergy_conflict"
 
@@ -472,3 +498,47 @@ async def test_receptionist_gets_demographics_not_clinical(client: httpx.AsyncCl
     assert (await client.get(f"/fhir/Patient/{pid}", headers=desk)).status_code == 200
     assert_outcome(await client.get(f"/fhir/Observation?patient={pid}", headers=desk), 403, "forbidden")
     assert_outcome(await client.get(f"/fhir/Condition/{uuid.uuid4()}", headers=desk), 403, "forbidden")
+
+
+async def test_patient_update_keeps_identifiers_of_systems_it_does_not_name(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """QA 34 F3-9: a PUT without identifiers does not wipe the SSN, passport or source ids other
+    systems find the patient by; identifiers of a system it sends replace that system's."""
+    doctor = await headers_for(client, db, "doctor")
+    ssn, passport, source = (
+        "http://hl7.org/fhir/sid/us-ssn",
+        "urn:passport:US",
+        "https://github.com/synthetichealth/synthea",
+    )
+    created = await create_patient(
+        client,
+        doctor,
+        identifier=[
+            {"system": ssn, "value": f"999-{uuid.uuid4().hex[:6]}"},
+            {"system": passport, "value": "X123"},
+            {"system": source, "value": str(uuid.uuid4())},
+        ],
+    )
+    url = f"/fhir/Patient/{created['id']}"
+    kept = created["identifier"]
+    resp = await client.put(
+        url,
+        json={"resourceType": "Patient", "id": created["id"], "name": [{"family": "X"}]},
+        headers={**doctor, **FHIR},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["identifier"] == kept  # the MRN and the three others
+    assert resp.json()["name"] == [{"family": "X"}] and "birthDate" not in resp.json()  # replaced
+
+    new_passport = {"system": passport, "value": "Y456"}
+    resp = await client.put(
+        url, json={**resp.json(), "identifier": [new_passport]}, headers={**doctor, **FHIR}
+    )
+    assert resp.status_code == 200, resp.text
+    systems = {(i["system"], i["value"]) for i in resp.json()["identifier"]}
+    assert (passport, "Y456") in systems and (passport, "X123") not in systems
+    assert {i["system"] for i in resp.json()["identifier"]} == {"urn:hospital-hub:mrn", ssn, passport, source}
+    # The search by a kept identifier still finds the patient.
+    found = await client.get(f"/fhir/Patient?identifier={source}|{kept[3]['value']}", headers=doctor)
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [created["id"]]

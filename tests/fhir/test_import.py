@@ -23,6 +23,7 @@ from tests.patients.helpers import headers_for
 SYNTHEA = "https://github.com/synthetichealth/synthea"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 FRANKIE = "standard/Frankie174_Jast432_a5b737fb-1f94-4767-802b-1112051f5101.json"
+ACCENTED_PATIENT = "hiv/Ramona980_Godínez202_6eb9f136-121e-2f36-9115-d450c210dced.json"
 
 
 def _patient(pid: str, family: str = "Tester") -> dict[str, Any]:
@@ -317,3 +318,126 @@ async def test_bundles_may_be_larger_than_other_bodies(client: httpx.AsyncClient
     assert r.status_code == 200, r.text[:300]
     too_big = await client.post("/api/patients", content=b"x" * 2_000_000, headers=h)
     assert too_big.status_code == 413
+
+
+async def test_ndjson_conditional_references_to_resources_imported_earlier(
+    db: Database, tmp_path: Path
+) -> None:
+    """QA 34 F3-7: ``Patient?identifier=system|value`` (and ``Encounter?identifier=...``) resolve
+    to a resource imported earlier in the same NDJSON file, or in an earlier file of the run."""
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:qa34-imp", "value": "nd1"}],
+        "name": [{"family": "Conditional", "given": ["Nd"]}],
+    }
+    by_identifier = {"reference": "Patient?identifier=urn:qa34-imp|nd1"}
+    encounter = {
+        "resourceType": "Encounter",
+        "identifier": [{"system": "urn:qa34-enc", "value": "e1"}],
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": by_identifier,
+        "period": {"start": "2024-01-01T10:00:00Z"},
+    }
+
+    def heart_rate(
+        n: int, subject: dict[str, str], encounter: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "identifier": [{"system": "urn:qa34-obs", "value": str(n)}],
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": subject,
+            **({"encounter": encounter} if encounter else {}),
+            "effectiveDateTime": "2024-01-01T10:05:00Z",
+            "valueQuantity": {"value": 70 + n},
+        }
+
+    lines = [
+        patient,
+        encounter,
+        heart_rate(1, by_identifier, {"reference": "Encounter?identifier=urn:qa34-enc|e1"}),
+        heart_rate(2, {"reference": "Patient?identifier=urn%3Aqa34-imp%7Cnd1"}),  # URL-encoded
+        heart_rate(3, {"reference": "Patient?identifier=urn:qa34-imp|nobody"}),
+    ]
+    (tmp_path / "a.ndjson").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    (tmp_path / "b.ndjson").write_text(json.dumps(heart_rate(4, by_identifier)) + "\n")
+
+    report = await importer.import_paths(db, [tmp_path])
+    assert [(p.position, p.message) for p in report.problems] == [
+        ("line 5", "unresolved patient reference 'Patient?identifier=urn:qa34-imp|nobody'")
+    ]
+    assert report.counts["Observation"][importer.CREATED] == 3
+    async with db.sessionmaker() as s:
+        [patient_id] = (await s.execute(select(pm.Patient.id))).scalars().all()
+        enc = (await s.execute(select(pm.Encounter))).scalar_one()
+        rows = (await s.execute(select(pm.Observation).order_by(pm.Observation.source_id))).scalars().all()
+    assert enc.patient_id == patient_id
+    assert [(o.source_id, o.patient_id, o.encounter_id) for o in rows] == [
+        ("1", patient_id, enc.id),
+        ("2", patient_id, None),
+        ("4", patient_id, None),
+    ]
+
+
+async def test_utf8_files_and_bodies_with_a_byte_order_mark(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
+) -> None:
+    """QA 34 F3-8: Windows exporters write a UTF-8 BOM; it is no part of the JSON."""
+    bundle, _ = _small_patient_bundle(npi="557")
+    (tmp_path / "h_bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(bundle, ensure_ascii=False).encode())
+    line = json.dumps(_patient(str(uuid.uuid4()), family="Bömlich"), ensure_ascii=False)
+    (tmp_path / "bom.ndjson").write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
+    report = await importer.import_paths(db, [tmp_path])
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.counts["Patient"][importer.CREATED] == 2
+
+    h = await headers_for(client, db, "doctor")
+    body = {"resourceType": "Patient", "name": [{"family": "Bom"}]}
+    r = await client.post(
+        "/fhir/Patient",
+        content=b"\xef\xbb\xbf" + json.dumps(body).encode(),
+        headers={**h, "Content-Type": "application/fhir+json"},
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_reimport_after_identifiers_changed_never_splits_a_patient(
+    client: httpx.AsyncClient, db: Database, sample_data: Path
+) -> None:
+    """QA 34 F3-9, on the real Ramona Godínez bundle: a FHIR PUT that names no identifiers keeps
+    them, so a re-import finds her; identifiers wiped through the native API make the re-import
+    refuse the bundle (her records were imported for another patient) instead of registering an
+    empty duplicate and calling her records "unchanged"."""
+    path = sample_data / "synthea" / ACCENTED_PATIENT
+    first = await importer.import_paths(db, [path])
+    assert first.ok, [str(p) for p in first.problems[:3]]
+    [pid] = await _patient_ids(db)
+    h = await headers_for(client, db, "doctor")
+    fhir = {**h, "Content-Type": "application/fhir+json"}
+    r = await client.put(
+        f"/fhir/Patient/{pid}",
+        json={"resourceType": "Patient", "id": str(pid), "name": [{"family": "X"}]},
+        headers=fhir,
+    )
+    assert r.status_code == 200, r.text
+
+    again = await importer.import_paths(db, [path])
+    assert again.ok and again.total(importer.CREATED) == 0, [str(p) for p in again.problems[:3]]
+    assert again.counts["Patient"][importer.UNCHANGED] == 1
+    assert await _patient_ids(db) == [pid]
+
+    r = await client.patch(f"/api/patients/{pid}", json={"identifiers": []}, headers=h)
+    assert r.status_code == 200, r.text
+    split = await importer.import_paths(db, [path])
+    [problem] = split.problems
+    assert problem.file.endswith(".json") and problem.resource_type == "Encounter"
+    assert f"was imported before for Patient/{pid}" in problem.message
+    assert split.total(importer.CREATED) == 0 and split.bundles_failed == 1
+    assert await _patient_ids(db) == [pid]  # no empty duplicate was left behind
+
+
+async def _patient_ids(db: Database) -> list[uuid.UUID]:
+    async with db.sessionmaker() as s:
+        return list((await s.execute(select(pm.Patient.id))).scalars())

@@ -112,7 +112,7 @@ async def test_encounters_notes_observations_and_care_plans(client, db):
     assert [n["text"] for n in got["notes"]] == ["BP elevated; recheck in 2 weeks."]
     r = await client.patch(
         f"{base}/encounters/{enc['id']}",
-        json={"status": "finished", "period_end": "2024-05-01T10:00:00Z"},
+        json={"status": "finished", "period_end": "2024-05-01T13:30:00Z"},
         headers=h,
     )
     assert r.status_code == 200 and r.json()["status"] == "finished"

@@ -208,3 +208,110 @@ async def test_stopping_needs_a_reason_and_happens_once(client, db):
         await client.get(f"{base}/medication-requests", params={"status": "active"}, headers=doctor)
     ).json()
     assert active["total"] == 0
+
+
+SULFAMETHOXAZOLE = {"system": RXNORM, "code": "10180", "display": "Sulfamethoxazole"}
+
+
+async def test_an_uncoded_drug_named_like_an_allergy_is_refused_by_name(client, db):
+    """QA 34 F3-10: the server compares names too (word by word, as the web's hint does), so a
+    drug sent without a code, or coded in another system, cannot pass the check silently."""
+    doctor, _p, base = await _setup(client, db)
+    allergy = await _allergy(client, doctor, base, SULFAMETHOXAZOLE)
+    for medication in (
+        {"display": "Sulfamethoxazole 400mg (no code)"},
+        {"system": SNOMED, "code": "363528006", "display": "Sulfamethoxazole (substance)"},
+        # A combination product's own code differs from the ingredient's: its name does not.
+        {
+            "system": RXNORM,
+            "code": "198335",
+            "display": "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet",
+        },
+    ):
+        err = assert_error(
+            await client.post(f"{base}/medication-requests", json={"medication": medication}, headers=doctor),
+            409,
+            "allergy_conflict",
+        )
+        assert err["details"]["allergy"]["id"] == allergy["id"], medication
+        assert err["details"]["matched"] == {
+            "on": "medication",
+            "by": "display",
+            "system": medication.get("system"),
+            "code": medication.get("code"),
+            "display": medication["display"],
+        }
+    # Overriding a match by name works like overriding one by code: stored, audited.
+    r = await client.post(
+        f"{base}/medication-requests",
+        json={"medication": {"display": "Sulfamethoxazole 400mg"}, "override_reason": "Desensitised in 2023"},
+        headers=doctor,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["allergy_override_reason"] == "Desensitised in 2023"
+    assert r.json()["allergy_check"]["status"] == "overridden"
+    [override] = await audit_events(db, action="prescription.allergy_override")
+    assert json.loads(override.details)["conflicts"][0]["matched"]["by"] == "display"
+    assert override.resource_id == r.json()["id"]
+
+
+async def test_the_answer_says_what_the_allergy_check_compared(client, db):
+    doctor, p, base = await _setup(client, db)
+
+    async def prescribe(medication, **extra):
+        r = await client.post(
+            f"{base}/medication-requests", json={"medication": medication, **extra}, headers=doctor
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    lisinopril = {"system": RXNORM, "code": "314076", "display": "Lisinopril 10 MG Oral Tablet"}
+    assert (await prescribe(lisinopril))["allergy_check"]["status"] == "no_allergies"
+    allergy = await _allergy(client, doctor, base, SULFAMETHOXAZOLE)
+    checked = (await prescribe(lisinopril))["allergy_check"]
+    assert checked["status"] == "clear" and checked["compared_by_name_only"] == []
+    # The QA case: the allergy's code in another system, and no name to compare: it says so.
+    other_system = await prescribe({"system": SNOMED, "code": "10180"})
+    check = other_system["allergy_check"]
+    assert check["status"] == "names_only"
+    assert [a["id"] for a in check["compared_by_name_only"]] == [allergy["id"]]
+    assert "Compared by name only with: Sulfamethoxazole" in check["message"]
+    assert (await prescribe({"display": "Paracetamol 500 mg"}))["allergy_check"]["status"] == "names_only"
+    # A food allergy is compared by name (peanut oil would match), never listed as names-only.
+    r = await client.post(
+        f"{base}/allergies",
+        json={"code": {"system": SNOMED, "code": "256349002", "display": "Peanut"}, "category": "food"},
+        headers=doctor,
+    )
+    assert r.status_code == 201, r.text
+    assert (await prescribe(lisinopril))["allergy_check"]["status"] == "clear"
+    assert_error(
+        await client.post(
+            f"{base}/medication-requests",
+            json={"medication": {"display": "Arachis (peanut) oil"}},
+            headers=doctor,
+        ),
+        409,
+        "allergy_conflict",
+    )
+    historic = await prescribe({"display": "Sulfamethoxazole 400mg"}, status="completed")
+    assert historic["allergy_check"]["status"] == "not_checked"  # a record of the past, as before
+    # Each prescription's audit event carries the outcome.
+    events = await audit_events(db, action="MedicationRequest.create", patient_id=uuid.UUID(p["id"]))
+    outcomes = [json.loads(e.details)["allergy_check"] for e in events]
+    assert outcomes == ["no_allergies", "clear", "names_only", "names_only", "clear", "not_checked"]
+    # Reads of the request stay the same shape (the check belongs to the moment of prescribing).
+    read = (await client.get(f"{base}/medication-requests/{other_system['id']}", headers=doctor)).json()
+    assert "allergy_check" not in read and read["id"] == other_system["id"]
+
+
+def test_the_name_rule_is_the_web_hints_rule():
+    """The cases the web's prescribing.test.ts runs against its port of the rule."""
+    from pathlib import Path
+
+    from app.patients.allergy_check import names_match
+
+    path = Path(__file__).parents[2] / "frontend" / "src" / "patients" / "allergy-name-cases.json"
+    cases = json.loads(path.read_text(encoding="utf-8"))
+    assert len(cases) >= 20
+    assert [names_match(c["allergy"], c["drug"]) for c in cases] == [c["match"] for c in cases]

@@ -60,6 +60,7 @@ def _mutable(resource: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.AllergyCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)
@@ -82,11 +83,13 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.Aller
     return b.build(s.AllergyCreate, data, RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def update_from_fhir(resource: Mapping[str, Any]) -> s.AllergyUpdate:
     b.check_type(resource, RESOURCE_TYPE)
     return b.build(s.AllergyUpdate, _mutable(resource), RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def immutable(resource: Mapping[str, Any]) -> dict[str, Any]:
     return {"code": b.concept(resource.get("code"), "AllergyIntolerance.code", required=True)}
 

@@ -13,16 +13,20 @@ validates against ``fhir.resources.R4B``.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.errors import BadRequest
+from app.errors import AppError, BadRequest
+from app.kit.time import as_utc
 from app.patients import schemas as s
 
 # Our own extensions and code systems (documented in the CapabilityStatement).
@@ -31,6 +35,8 @@ EXT_ALLERGY_OVERRIDE = f"{HUB_BASE}/StructureDefinition/allergy-override-reason"
 EXT_PROVENANCE = f"{HUB_BASE}/StructureDefinition/source-identifier"
 UCUM = "http://unitsofmeasure.org"
 PATIENT_KEYED = ("Immunization", "AllergyIntolerance")  # the patient is ``.patient``, not ``.subject``
+
+log = logging.getLogger("app.fhir")
 
 
 class MappingError(BadRequest):
@@ -72,6 +78,77 @@ class ReferenceResolver(Protocol):
         ...
 
 
+# --- the shape of inbound JSON --------------------------------------------------------
+
+# What a mapper raises when an element has another JSON type than FHIR gives it (a string where
+# an object belongs, an object where an array belongs, ...). The mappers are pure functions of
+# the resource, so any of these comes from the resource, never from the server's state.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError)
+_MAX_SHAPE_ISSUES = 10
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _r4b_issues(resource: Mapping[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    """Where ``resource`` breaks the R4(B) structure, per the ``fhir.resources`` models: run only
+    after a mapper failed on it, to name the element (validation is too slow for every write)."""
+    try:
+        module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
+        getattr(module, resource_type).model_validate(dict(resource))
+    except ValidationError as exc:
+        issues = []
+        for e in exc.errors()[:_MAX_SHAPE_ISSUES]:
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"] if p != "")
+            message = str(e["msg"])
+            if message.startswith("Invalid JSON"):  # the models try a string as JSON text
+                message = "must be a JSON object"
+            issues.append({"path": f"{resource_type}{where}", "message": message[:200]})
+        return issues
+    except Exception:  # no model for the type, or the validator itself failed: no details
+        log.debug("R4B validation of a %s failed", resource_type, exc_info=True)
+    return []
+
+
+def shape_error(resource: Any, exc: BaseException) -> MappingError:
+    """The 400 for a resource a mapper could not read (see ``reads_fhir``)."""
+    if isinstance(exc, ValidationError):  # one of our schemas refused a value built on the way
+        issues = [
+            {"path": ".".join(str(p) for p in e["loc"]) or "resource", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{i['path']}: {i['message']}" for i in issues[:5])
+        return MappingError(f"a value cannot be stored: {summary}", issues=issues)
+    kind = resource.get("resourceType") if isinstance(resource, Mapping) else None
+    kind = kind if isinstance(kind, str) and kind.isalpha() else "resource"
+    issues = _r4b_issues(resource, kind) if kind != "resource" else []
+    if issues:
+        first = issues[0]
+        return MappingError(f"{kind} is not valid FHIR: {first['path']}: {first['message']}", issues=issues)
+    # Valid by the R4B models and still unreadable here: worth a look, so log where it broke.
+    log.warning("could not map a %s", kind, exc_info=exc)
+    return MappingError(
+        f"{kind} could not be read: an element has a type or value we do not understand"
+        " (the error has been logged)"
+    )
+
+
+def reads_fhir(mapper: Callable[P, T]) -> Callable[P, T]:
+    """Wrap an inbound mapper (its first argument: the resource) so that an element of the wrong
+    JSON type is a 400 ``invalid_resource`` naming the element, never a 500."""
+
+    @functools.wraps(mapper)
+    def read(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return mapper(*args, **kwargs)
+        except AppError:
+            raise
+        except _SHAPE_ERRORS as exc:
+            raise shape_error(args[0] if args else None, exc) from exc
+
+    return read
+
+
 # --- inbound helpers -------------------------------------------------------------------
 
 
@@ -107,7 +184,8 @@ def coding(value: Mapping[str, Any] | None) -> s.Coding | None:
         return None
     if code is not None and len(code) > 64:
         raise MappingError(f"code {code[:70]!r} is longer than 64 characters")
-    return s.Coding(system=_clip(value.get("system"), 190), code=code, display=display)
+    system = _clip(value.get("system"), 190)
+    return build(s.Coding, {"system": system, "code": code, "display": display}, "Coding")
 
 
 def concept(value: Mapping[str, Any] | None, path: str = "", *, required: bool = False) -> s.Coding | None:
@@ -121,7 +199,7 @@ def concept(value: Mapping[str, Any] | None, path: str = "", *, required: bool =
             if found is not None:
                 return found
         if text:
-            return s.Coding(display=text)
+            return build(s.Coding, {"display": text}, "CodeableConcept")
     if required:
         raise MappingError(f"{path} needs a coding or a text", path=path)
     return None
@@ -139,30 +217,82 @@ def first(items: Any) -> Any:
     return None
 
 
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# FHIR date / dateTime / instant: YYYY, YYYY-MM, YYYY-MM-DD, or a date with a time and a zone
+# (seconds optional here; a fraction of any length, kept to the microsecond; leap second 60).
+_DATE_TIME = re.compile(
+    r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def _zone(text: str) -> timezone:
+    if text == "Z":
+        return UTC
+    hours, minutes = int(text[1:3]), int(text[4:6])
+    if hours > 14 or minutes > 59 or (hours == 14 and minutes):
+        raise ValueError("a zone offset lies between -14:00 and +14:00")
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if text[0] == "-" else offset)
+
+
+def _parse_date_time(text: str) -> datetime | None:
+    """A FHIR date/dateTime/instant string as an aware datetime (a partial date: its start, in
+    UTC); None when it is not one. Impossible calendar values (month 13, 30 February, hour 25,
+    year 0000, offset +25:00) raise ValueError."""
+    match = _DATE_TIME.match(text)
+    if match is None:
+        return None
+    g = match.groupdict()
+    if g["hour"] is not None and g["zone"] is None:
+        raise LookupError("a time needs a zone")
+    second = int(g["second"] or 0)
+    leap = second == 60  # a leap second: the instant one second after :59
+    parsed = datetime(
+        int(g["year"]),
+        int(g["month"] or 1),
+        int(g["day"] or 1),
+        int(g["hour"] or 0),
+        int(g["minute"] or 0),
+        59 if leap else second,
+        int((g["fraction"] or "0")[:6].ljust(6, "0")),
+        tzinfo=_zone(g["zone"]) if g["zone"] else UTC,
+    )
+    return parsed + timedelta(seconds=1) if leap else parsed
 
 
 def when(value: Any, path: str) -> datetime | None:
-    """A FHIR date/dateTime/instant -> an aware datetime (a partial date: its start, in UTC)."""
+    """A FHIR date/dateTime/instant -> an aware datetime in UTC (a partial date: its start).
+    Not a FHIR dateTime, an impossible calendar date, a time without a zone, or an instant with
+    no UTC equivalent (the year 9999 west of Greenwich): ``MappingError`` naming ``path``."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        parsed = value
+        parsed: datetime | None = value
     elif isinstance(value, date):
         parsed = datetime.combine(value, time(), UTC)
+    elif not isinstance(value, str):
+        raise MappingError(f"{path} is not a FHIR dateTime (a JSON string): {value!r:.40}", path=path)
     else:
-        text = str(value).strip()
-        if _DATE.match(text):
-            parts = [int(p) for p in text.split("-")] + [1, 1]
-            parsed = datetime(parts[0], parts[1], parts[2], tzinfo=UTC)
-        else:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise MappingError(f"{path} is not a FHIR dateTime: {text!r}", path=path) from exc
+        text = value.strip()
+        try:
+            parsed = _parse_date_time(text)
+        except LookupError:
+            raise MappingError(f"{path} has a time but no time zone", path=path) from None
+        except (ValueError, OverflowError):
+            raise MappingError(
+                f"{path} is not a FHIR dateTime: {text[:40]!r} (no such date, time or zone offset)",
+                path=path,
+            ) from None
+        if parsed is None:
+            raise MappingError(f"{path} is not a FHIR dateTime: {text[:40]!r}", path=path)
+    assert parsed is not None
     if parsed.tzinfo is None:
         raise MappingError(f"{path} has a time but no time zone", path=path)
-    return parsed
+    utc = as_utc(parsed)
+    if utc is None:
+        raise MappingError(f"{path} lies outside the dates we can keep", path=path)
+    return utc
 
 
 def day(value: Any, path: str) -> date | None:
@@ -203,7 +333,8 @@ def texts(notes: Any) -> str | None:
 def provenance(resource: Mapping[str, Any], refs: ReferenceResolver) -> dict[str, str]:
     """source_system/source_id: the resource's first identifier with system and value (a
     business key), else its ``id`` under the resolver's source system; empty when neither."""
-    for ident in resource.get("identifier") or []:
+    identifiers = resource.get("identifier")
+    for ident in identifiers if isinstance(identifiers, list) else []:
         if isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
             return {"source_system": str(ident["system"])[:190], "source_id": str(ident["value"])[:190]}
     rid = resource.get("id")

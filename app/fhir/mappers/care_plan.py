@@ -100,6 +100,7 @@ def _activities(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out[:100]
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.CarePlanCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)

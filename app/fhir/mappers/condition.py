@@ -49,6 +49,7 @@ def statuses(resource: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.ConditionCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)
@@ -66,6 +67,7 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.Condi
     return b.build(s.ConditionCreate, data, RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def update_from_fhir(resource: Mapping[str, Any]) -> s.ConditionUpdate:
     """The elements a PUT may change; the rest are compared by the caller (see ``immutable``)."""
     b.check_type(resource, RESOURCE_TYPE)
@@ -77,6 +79,7 @@ def update_from_fhir(resource: Mapping[str, Any]) -> s.ConditionUpdate:
     return b.build(s.ConditionUpdate, data, RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def immutable(resource: Mapping[str, Any]) -> dict[str, Any]:
     """What a PUT may not change (a different code is a different condition: create one)."""
     return {"code": b.concept(resource.get("code"), "Condition.code", required=True)}

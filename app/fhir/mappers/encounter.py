@@ -33,6 +33,7 @@ def _performer(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> tuple[
     return None, None
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.EncounterCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)  # a clear error when the subject is missing or unknown

@@ -16,6 +16,7 @@ from app.patients import schemas as s
 RESOURCE_TYPE = "Immunization"
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.ImmunizationCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)

@@ -133,6 +133,7 @@ def _requester(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> dict[s
     return {"requester_identifier": b._clip(identifier, 190), "requester_display": b._clip(display, 200)}
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.MedicationRequestCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)

@@ -63,6 +63,7 @@ def _range(resource: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.ObservationCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)
@@ -95,6 +96,7 @@ def _components(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
     return components
 
 
+@b.reads_fhir
 def update_from_fhir(resource: Mapping[str, Any]) -> s.ObservationUpdate:
     """The elements a PUT may change. The resource replaces them: an element left out is
     cleared (a missing status keeps the stored one). The code is compared by the caller."""
@@ -112,6 +114,7 @@ def update_from_fhir(resource: Mapping[str, Any]) -> s.ObservationUpdate:
     return b.build(s.ObservationUpdate, data, RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def immutable(resource: Mapping[str, Any]) -> dict[str, Any]:
     """What a PUT may not change (a different code is a different observation: create one)."""
     return {"code": b.concept(resource.get("code"), "Observation.code", required=True)}

@@ -170,6 +170,7 @@ def _fields(resource: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver | None = None) -> s.PatientCreate:
     """A FHIR Patient -> PatientCreate. Provenance: the source ids are kept as identifiers (Synthea
     sends its own); a resource ``id`` without any identifier is kept under ``refs.source_system``
@@ -183,6 +184,7 @@ def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver | None = No
     return b.build(s.PatientCreate, data, RESOURCE_TYPE)
 
 
+@b.reads_fhir
 def update_from_fhir(resource: Mapping[str, Any]) -> s.PatientUpdate:
     """PUT semantics: the resource replaces what we keep (absent lists become empty)."""
     b.check_type(resource, RESOURCE_TYPE)

@@ -25,6 +25,7 @@ _STATUSES = (
 )
 
 
+@b.reads_fhir
 def from_fhir(resource: Mapping[str, Any], refs: b.ReferenceResolver) -> s.ProcedureCreate:
     b.check_type(resource, RESOURCE_TYPE)
     b.patient_of(resource, refs)

@@ -1030,7 +1030,7 @@ export interface paths {
         /** List Medication Requests */
         get: operations["list_medication_requests_api_patients__patient_id__medication_requests_get"];
         put?: never;
-        /** Prescribe (checked against recorded allergies; Idempotency-Key supported) */
+        /** Prescribe (checked against recorded allergies by code and by name: 409 allergy_conflict unless override_reason is sent; the answer's allergy_check says what was compared; Idempotency-Key supported) */
         post: operations["prescribe_api_patients__patient_id__medication_requests_post"];
         delete?: never;
         options?: never;
@@ -2190,7 +2190,7 @@ export interface paths {
         };
         /** Read a patient */
         get: operations["read_patient_fhir_Patient__patient_id__get"];
-        /** Update a patient (the resource replaces what we keep) */
+        /** Update a patient: the resource replaces the demographics we keep; identifiers are replaced per system (systems the resource does not name keep theirs) */
         put: operations["update_patient_fhir_Patient__patient_id__put"];
         post?: never;
         delete?: never;
@@ -2589,6 +2589,26 @@ export interface components {
             /** Value */
             value: string | null;
         };
+        /**
+         * AllergyCheck
+         * @description What the allergy check did for this prescription. ``names_only``: some active allergies
+         *     could be compared by name only (the drug or the allergy has no code in a common system):
+         *     no name matched, which proves less than a code; the prescriber should look at them.
+         */
+        AllergyCheck: {
+            /**
+             * Compared By Name Only
+             * @description The active allergies no code of the drug or its ingredients could be compared with
+             */
+            compared_by_name_only: components["schemas"]["AllergyRef"][];
+            /** Message */
+            message: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "no_allergies" | "clear" | "names_only" | "overridden" | "not_checked";
+        };
         /** AllergyCreate */
         AllergyCreate: {
             /** Category */
@@ -2700,6 +2720,17 @@ export interface components {
             updated_at: string;
             /** Verification Status */
             verification_status: string;
+        };
+        /** AllergyRef */
+        AllergyRef: {
+            code: components["schemas"]["Coding"];
+            /** Criticality */
+            criticality: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
         };
         /** AllergyUpdate */
         AllergyUpdate: {
@@ -4466,6 +4497,84 @@ export interface components {
             /** Status Reason */
             status_reason?: string | null;
         };
+        /**
+         * MedicationRequestCreated
+         * @description The answer to a prescription: the request, and what the allergy check did.
+         */
+        MedicationRequestCreated: {
+            allergy_check: components["schemas"]["AllergyCheck"];
+            /** Allergy Override Reason */
+            allergy_override_reason: string | null;
+            /**
+             * Authored At
+             * Format: date-time
+             */
+            authored_at: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dose Unit */
+            dose_unit: string | null;
+            /** Dose Value */
+            dose_value: string | null;
+            /** Duration Unit */
+            duration_unit: string | null;
+            /** Duration Value */
+            duration_value: string | null;
+            /** Encounter Id */
+            encounter_id: string | null;
+            /** Frequency */
+            frequency: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Ingredients */
+            ingredients: components["schemas"]["Coding"][];
+            /** Instructions */
+            instructions: string | null;
+            /** Intent */
+            intent: string;
+            medication: components["schemas"]["Coding"];
+            /**
+             * Patient Id
+             * Format: uuid
+             */
+            patient_id: string;
+            /** Prescriber Display */
+            prescriber_display: string | null;
+            /** Prescriber Id */
+            prescriber_id: string | null;
+            /** Quantity Unit */
+            quantity_unit: string | null;
+            /** Quantity Value */
+            quantity_value: string | null;
+            /** Recorded By */
+            recorded_by: string | null;
+            /** Refills */
+            refills: number;
+            /** Requester Display */
+            requester_display: string | null;
+            /** Requester Identifier */
+            requester_identifier: string | null;
+            route: components["schemas"]["Coding"] | null;
+            /** Source Id */
+            source_id: string | null;
+            /** Source System */
+            source_system: string | null;
+            /** Status */
+            status: string;
+            /** Status Reason */
+            status_reason: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** MedicationRequestRead */
         MedicationRequestRead: {
             /** Allergy Override Reason */
@@ -5186,6 +5295,24 @@ export interface components {
             phone?: string | null;
             relationship?: components["schemas"]["Coding"] | null;
         };
+        /**
+         * PatientContactPoint
+         * @description A patient's contact point. An e-mail address must be one (we send confirmations to it);
+         *     it is kept as written.
+         */
+        PatientContactPoint: {
+            /** Rank */
+            rank?: number | null;
+            /**
+             * System
+             * @enum {string}
+             */
+            system: "phone" | "fax" | "email" | "pager" | "url" | "sms" | "other";
+            /** Use */
+            use?: ("home" | "work" | "temp" | "old" | "mobile") | null;
+            /** Value */
+            value: string;
+        };
         /** PatientContactRead */
         PatientContactRead: {
             /** Email */
@@ -5242,7 +5369,7 @@ export interface components {
              * Telecoms
              * @default []
              */
-            telecoms: components["schemas"]["ContactPoint"][];
+            telecoms: components["schemas"]["PatientContactPoint"][];
         };
         /** PatientRead */
         PatientRead: {
@@ -5342,7 +5469,7 @@ export interface components {
             /** Preferred Language */
             preferred_language?: string | null;
             /** Telecoms */
-            telecoms?: components["schemas"]["ContactPoint"][] | null;
+            telecoms?: components["schemas"]["PatientContactPoint"][] | null;
         };
         /** PersonBrief */
         PersonBrief: {
@@ -14102,7 +14229,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MedicationRequestRead"];
+                    "application/json": components["schemas"]["MedicationRequestCreated"];
                 };
             };
             /** @description Bad request (malformed JSON, a business rule) */

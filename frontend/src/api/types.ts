@@ -14,6 +14,7 @@ type PostBody<P extends keyof paths> = paths[P] extends {
 }
   ? B
   : never;
+type Created<P extends keyof paths> = paths[P] extends { post: { responses: { 201: infer R } } } ? JsonOf<R> : never;
 type PatchBody<P extends keyof paths> = paths[P] extends {
   patch: { requestBody: { content: { "application/json": infer B } } };
 }
@@ -35,6 +36,9 @@ export type Immunization = Get<"/api/patients/{patient_id}/immunizations">["item
 export type Procedure = Get<"/api/patients/{patient_id}/procedures">["items"][number];
 export type CarePlan = Get<"/api/patients/{patient_id}/care-plans">["items"][number];
 export type MedicationRequestCreate = PostBody<"/api/patients/{patient_id}/medication-requests">;
+/** A prescription as the server answers it: the request and what its allergy check did. */
+export type MedicationRequestCreated = Created<"/api/patients/{patient_id}/medication-requests">;
+export type AllergyCheck = MedicationRequestCreated["allergy_check"];
 export type MedicationStatusChange = PatchBody<"/api/patients/{patient_id}/medication-requests/{request_id}">;
 
 /** Every paged list of the API answers this shape. */

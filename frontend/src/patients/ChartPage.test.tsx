@@ -170,6 +170,54 @@ describe("prescribing through the allergy check", () => {
     expect(screen.getByText("Prescribed Penicillin V Potassium 500 MG.")).toBeInTheDocument();
   });
 
+  it("an uncoded drug named like a recorded allergy: hinted before sending, refused by name", async () => {
+    const sulfa = makeAllergy({
+      code: { system: "http://www.nlm.nih.gov/research/umls/rxnorm", code: "10180", display: "Sulfamethoxazole" },
+      criticality: "low",
+    });
+    const { user } = await openChart(doctor, {
+      chart: makeChart({ allergies: [sulfa] }),
+      prescribe: () =>
+        json(409, {
+          error: {
+            ...CONFLICT.error,
+            details: {
+              allergy: sulfa,
+              matched: { on: "medication", by: "display", system: null, code: null, display: "Sulfamethoxazole 400mg" },
+            },
+          },
+        }),
+    });
+    await user.click(screen.getByRole("button", { name: "Prescribe…" }));
+    await user.type(screen.getByLabelText("Drug"), "Sulfamethoxazole 400mg");
+    expect(screen.getByRole("note")).toHaveTextContent("may match the recorded allergy to Sulfamethoxazole (RxNorm 10180)");
+    expect(screen.getByRole("note")).toHaveTextContent("similar name");
+    await user.click(screen.getByRole("button", { name: "Prescribe" }));
+    const warning = await screen.findByRole("alert");
+    expect(warning).toHaveTextContent("Matched on the drug name Sulfamethoxazole 400mg");
+  });
+
+  it("a check that could compare names only is said so after prescribing", async () => {
+    const message =
+      "Compared by name only with: Penicillin V (no code in a common system). No name matched, which proves less than a code: check these allergies yourself.";
+    const { user } = await openChart(doctor, {
+      prescribe: (body) =>
+        json(201, {
+          ...makeMed({ id: "new", medication: body.medication as never }),
+          allergy_check: { status: "names_only", message, compared_by_name_only: [] },
+        }),
+    });
+    await user.click(screen.getByRole("button", { name: "Prescribe…" }));
+    await user.type(screen.getByLabelText("Drug"), "Amlodipine 5 MG");
+    await user.click(screen.getByRole("button", { name: "Prescribe" }));
+    const notice = await screen.findByRole("note", { name: "Allergy check" });
+    expect(notice).toHaveTextContent(`⚠ Allergy check by name only: ${message}`);
+    expect(screen.getByText("Prescribed Amlodipine 5 MG.")).toBeInTheDocument();
+    // The next prescription starts without it; a clear check shows none.
+    await user.click(screen.getByRole("button", { name: "Prescribe…" }));
+    expect(screen.queryByRole("note", { name: "Allergy check" })).not.toBeInTheDocument();
+  });
+
   it("a double click sends one request", async () => {
     const keys: (string | null)[] = [];
     const { user } = await openChart(doctor, {

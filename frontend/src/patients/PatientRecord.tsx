@@ -2,7 +2,15 @@ import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNod
 import { Link } from "react-router";
 import type { ApiClient } from "../api/client";
 import { ApiError, describeError } from "../api/errors";
-import type { Allergy, Condition, MedicationRequest, Observation, Patient, PatientChart } from "../api/types";
+import type {
+  Allergy,
+  Condition,
+  MedicationRequest,
+  MedicationRequestCreated,
+  Observation,
+  Patient,
+  PatientChart,
+} from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { getChart, getPatient, stopMedication } from "./api";
 import {
@@ -447,13 +455,17 @@ export function PatientRecord({
   const demographics = useLoad<Patient>((signal) => getPatient(api, patientId, signal), [api, patientId], !clinical);
   const [prescribing, setPrescribing] = useState(false);
   const [announcement, setAnnouncement] = useState("");
+  const [allergyNotice, setAllergyNotice] = useState<string | null>(null);
   const prescribeButton = useRef<HTMLButtonElement>(null);
   const medsRef = useRef<HTMLDivElement>(null);
   const reloadChart = chart.reload;
 
   const onPrescribed = useCallback(
-    (med: MedicationRequest) => {
+    (med: MedicationRequestCreated) => {
       setPrescribing(false);
+      // The check could compare some allergies by name only: say so where it cannot be missed.
+      const check = med.allergy_check;
+      setAllergyNotice(check?.status === "names_only" ? check.message : null);
       setAnnouncement(`Prescribed ${codingText(med.medication)}.`);
       reloadChart();
       // Back to the medications, where the new one is: the panel that closed was long (an
@@ -488,6 +500,11 @@ export function PatientRecord({
         </p>
       )}
       <PatientHeader patient={patient} allergies={clinical && data ? data.allergies : null} level={embedded ? 2 : 1} />
+      {allergyNotice && (
+        <div className="allergy-hint" role="note" aria-label="Allergy check">
+          <strong>⚠ Allergy check by name only:</strong> {allergyNotice}
+        </div>
+      )}
       {state.status === "error" && (
         <div className="form-error" role="alert">
           Could not refresh the chart: {describeError(state.error)}
@@ -504,6 +521,7 @@ export function PatientRecord({
                 className="button button-primary"
                 onClick={() => {
                   setAnnouncement("");
+                  setAllergyNotice(null);
                   setPrescribing(true);
                 }}
               >

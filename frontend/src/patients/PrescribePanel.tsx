@@ -1,7 +1,7 @@
 import { useId, useMemo, useRef, useState, type ChangeEvent, type FormEvent, type ReactNode } from "react";
 import type { ApiClient } from "../api/client";
 import { describeError } from "../api/errors";
-import type { Allergy, MedicationRequest } from "../api/types";
+import type { Allergy, MedicationRequestCreated } from "../api/types";
 import { prescribe } from "./api";
 import { codingCode, codingText } from "./format";
 import {
@@ -40,7 +40,7 @@ export function PrescribePanel({
   patientId: string;
   patientName: string;
   allergies: readonly Allergy[];
-  onPrescribed: (med: MedicationRequest) => void;
+  onPrescribed: (med: MedicationRequestCreated) => void;
   onCancel: () => void;
   /** For tests; defaults to crypto.randomUUID. */
   newKey?: () => string;

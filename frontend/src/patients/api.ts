@@ -7,6 +7,7 @@ import type {
   Immunization,
   MedicationRequest,
   MedicationRequestCreate,
+  MedicationRequestCreated,
   Observation,
   Paged,
   Patient,
@@ -60,7 +61,7 @@ export function prescribe(
   patientId: string,
   body: MedicationRequestCreate,
   idempotencyKey: string,
-): Promise<MedicationRequest> {
+): Promise<MedicationRequestCreated> {
   return unwrap(
     api.POST("/api/patients/{patient_id}/medication-requests", {
       params: { path: { patient_id: patientId } },

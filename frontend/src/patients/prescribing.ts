@@ -130,14 +130,50 @@ function sameCode(a: Coding, system: string | null | undefined, code: string): b
   return sameSystem && a.code.trim().toLowerCase() === code.trim().toLowerCase();
 }
 
+// The server's name rule (app/patients/allergy_check.py), so that the hint says what the server
+// will refuse: fold, split into words, leave out numbers, doses, units, forms and filler, drop a
+// plural "s"; the allergy's words all among the drug's, or the drug's among the allergy's, with
+// one of four letters or more. allergy-name-cases.json holds the cases both sides test.
+const FILLER = new Set(
+  (
+    "allergy allergies allergic to intolerance of substance product medicinal containing finding disorder and " +
+    "with or the by mg mcg ug ml unt unit units iu meq mmol hr hour tablet tab capsule cap oral injection " +
+    "injectable solution suspension cream ointment topical extended release delayed chewable film coated " +
+    "prefilled syringe inhaler patch spray drop ophthalmic nasal actuat actuation dose metered powder for in " +
+    "per pack kit vial"
+  ).split(" "),
+);
+
+export function substanceWords(text: string | null | undefined): Set<string> {
+  const words = new Set<string>();
+  for (const raw of fold(text ?? "").match(/[\p{L}\p{N}]+/gu) ?? []) {
+    if (/\p{N}/u.test(raw) || FILLER.has(raw)) continue;
+    const word = raw.length > 4 && raw.endsWith("s") && !raw.endsWith("ss") ? raw.slice(0, -1) : raw;
+    if (!FILLER.has(word)) words.add(word);
+  }
+  return words;
+}
+
+function subset(a: Set<string>, b: Set<string>): boolean {
+  for (const w of a) if (!b.has(w)) return false;
+  return true;
+}
+
+export function namesMatch(allergy: string | null | undefined, drug: string | null | undefined): boolean {
+  const a = substanceWords(allergy);
+  const d = substanceWords(drug);
+  if (a.size === 0 || d.size === 0) return false;
+  const smaller = subset(a, d) ? a : subset(d, a) ? d : null;
+  return smaller !== null && [...smaller].some((w) => w.length >= 4);
+}
+
 /**
- * Recorded allergies this draft may hit, before anything is sent. Broader than the server on names
- * (a substring either way, so "Penicillin" flags "Penicillin V potassium"): a hint should err on
- * the side of showing; the server's check is the one that refuses.
+ * Recorded allergies this draft may hit, before anything is sent: the same code (RxNorm), or a
+ * name the server's rule matches. The server's check is the one that refuses; this only says so
+ * before the click.
  */
 export function allergyHints(allergies: readonly Allergy[], form: PrescriptionForm): AllergyHint[] {
   const codes = [t(form.drugCode), ...ingredientCodesOf(form.ingredientCodes)].filter(Boolean);
-  const name = fold(form.drugName);
   const hints: AllergyHint[] = [];
   for (const allergy of allergies) {
     if (allergy.clinical_status !== "active") continue;
@@ -145,10 +181,7 @@ export function allergyHints(allergies: readonly Allergy[], form: PrescriptionFo
       hints.push({ allergy, by: "code" });
       continue;
     }
-    const display = fold(allergy.code.display ?? "");
-    if (name.length >= 3 && display.length >= 3 && (name.includes(display) || display.includes(name))) {
-      hints.push({ allergy, by: "name" });
-    }
+    if (namesMatch(allergy.code.display, form.drugName)) hints.push({ allergy, by: "name" });
   }
   return hints;
 }
